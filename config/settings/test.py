@@ -1,0 +1,16 @@
+"""Test settings: fast hashing, mail kept in memory, Celery eager unless REDIS_URL is set."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+
+from config.settings.base import *  # noqa: E402,F403
+
+SECRET_KEY = SECRET_KEY or "test-only-secret-key"  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLOWED_HOSTS = ["*"]
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
+STORAGES["default"]["OPTIONS"]["location"] = str(BASE_DIR / ".test-media")  # noqa: F405

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FreelancersConfig(AppConfig):
+    name = "freelancers"
+    verbose_name = "Freelancers"

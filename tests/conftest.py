@@ -1,0 +1,48 @@
+"""Shared fixtures. The suite runs on SQLite by default and on PostgreSQL + Redis when
+DATABASE_URL and REDIS_URL are set; tests that depend on one of them are marked and skipped
+elsewhere."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
+HAS_REDIS = bool(os.environ.get("REDIS_URL"))
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    skip_redis = pytest.mark.skip(reason="needs Redis and a Celery worker (set REDIS_URL)")
+    for item in items:
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not HAS_REDIS:
+            item.add_marker(skip_redis)
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session(django_db_setup, django_db_blocker):
+    """A real Celery worker thread consuming from Redis, sharing this process's test database."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    with django_db_blocker.unblock():
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            queues=["default", "batch"],
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
