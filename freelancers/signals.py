@@ -1,8 +1,13 @@
-"""Signals the freelancers app sends; higher apps connect receivers in ready()."""
+"""Signals the freelancers app sends; higher apps connect receivers in their AppConfig.ready().
+
+Each signal is sent *inside* the transaction that made the change, so a receiver's database
+writes commit or roll back with it. Receivers do only database work synchronously and defer
+anything else (e-mail, Celery tasks) with ``transaction.on_commit``.
+"""
 
 from django.dispatch import Signal
 
-# Sent after the approval is committed. kwargs: freelancer (Freelancer)
+# A registration was approved (first approval, renewal or reinstatement). kwargs: freelancer
 freelancer_approved = Signal()
-# Sent after a freelancer's status changed. kwargs: freelancer, old_status, new_status
+# A freelancer's status changed. kwargs: freelancer, old_status, new_status
 freelancer_status_changed = Signal()

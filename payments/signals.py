@@ -1,7 +1,12 @@
-"""Signals the payments app sends; registry connects receivers in its AppConfig.ready()."""
+"""Signals the payments app sends; registry connects receivers in its AppConfig.ready().
+
+Sent *inside* the transaction that changed the receipts, so a receiver's database writes (for
+example marking a month's statistics stale) commit or roll back with the change itself. Receivers
+defer anything else (Celery tasks) with ``transaction.on_commit``.
+"""
 
 from django.dispatch import Signal
 
-# Sent (after commit) when receipts were recorded, reversed or re-matched.
-# kwargs: months (set[datetime.date], first day of each month whose figures changed)
+# Receipts were recorded, reversed or re-matched (their freelancer or account changed).
+# kwargs: months (set[datetime.date]: the first day of each month whose figures changed)
 receipts_changed = Signal()

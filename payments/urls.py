@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("payments.urls_banks")),
+    path("", include("payments.urls_stripe")),
+    path("", include("payments.urls_incentives")),
+]

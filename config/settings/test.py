@@ -14,3 +14,7 @@ STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
 STORAGES["default"]["OPTIONS"]["location"] = str(BASE_DIR / ".test-media")  # noqa: F405
+# A file, not SQLite's in-memory database, so tests with several threads or connections see one
+# database and SQLite's real locking, as in the demo.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405

@@ -1,0 +1,3 @@
+"""The payments admin, one module per area."""
+
+from payments.admin import banks, incentives, stripe  # noqa: F401

@@ -1,0 +1,3 @@
+"""payments models: banks."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""payments models: incentives."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""payments models: stripe."""
+
+__all__: list[str] = []

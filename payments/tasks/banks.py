@@ -1,0 +1,1 @@
+"""Celery tasks: banks. Load by id, call a service, nothing else."""

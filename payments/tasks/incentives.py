@@ -1,0 +1,1 @@
+"""Celery tasks: incentives. Load by id, call a service, nothing else."""

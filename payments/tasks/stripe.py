@@ -1,0 +1,1 @@
+"""Celery tasks: stripe. Load by id, call a service, nothing else."""
