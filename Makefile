@@ -25,8 +25,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The fault-injection suite (tests/resilience): real gunicorn, Celery and a private Redis on
+# 6390, against PostgreSQL (DATABASE_URL). Plain `make test` deselects it (pytest.ini addopts).
+RESILIENCE_EVENTS ?= 5000
 test-resilience: $(STAMP)
-	$(PY) -m pytest tests/resilience -m resilience $(PYTEST_ARGS)
+	RESILIENCE_EVENTS=$(RESILIENCE_EVENTS) $(PY) -m pytest tests/resilience -m resilience $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
