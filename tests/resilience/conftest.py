@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason=reason)
     for item in items:
-        if "resilience" in item.keywords:
+        if item.get_closest_marker("resilience") is not None:
             item.add_marker(skip)
 
 

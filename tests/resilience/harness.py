@@ -439,7 +439,8 @@ class PortalStack:
             input=stdin,
         )
         with open(self.log_dir / f"{self.tag}-cli.log", "a") as log:
-            log.write(f"$ manage.py {' '.join(args)}\n{result.stdout}{result.stderr}\n")
+            # Only the command's name: its arguments carry the suite's own secrets and CNICs.
+            log.write(f"$ manage.py {args[0]} ...\n{result.stdout}{result.stderr}\n")
         if check and result.returncode != 0:
             raise AssertionError(
                 f"manage.py {' '.join(args)} exited {result.returncode}:\n"
