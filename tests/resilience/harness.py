@@ -470,3 +470,57 @@ class PortalStack:
 
     def logs(self) -> dict[str, str]:
         return {path.name: path.read_text(errors="replace") for path in self.log_dir.glob("*.log")}
+
+
+CSRF_TOKEN = "ResilienceCsrfToken0123456789abc"  # 32 characters from Django's alphabet
+
+
+def session_headers(session_key: str | None) -> dict:
+    """Headers of a browser holding this session (None: anonymous) and a CSRF cookie, so that
+    unsafe methods pass Django's CSRF check over plain HTTP."""
+    cookie = f"csrftoken={CSRF_TOKEN}"
+    if session_key:
+        cookie += f"; sessionid={session_key}"
+    return {"Cookie": cookie, "X-CSRFToken": CSRF_TOKEN}
+
+
+def create_session(stack: PortalStack, username: str, *, otp: bool = False) -> str:
+    """A logged-in session for an existing user, written straight to the session store (no
+    login form, so the login throttle and the second factor are tested separately). With
+    ``otp`` the session is also marked as verified with a confirmed TOTP device, as after the
+    admin's second-factor step."""
+    out = stack.shell(
+        "from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY,"
+        " HASH_SESSION_KEY\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        f"user = get_user_model().objects.get(username={username!r})\n"
+        "session = SessionStore()\n"
+        "session[SESSION_KEY] = str(user.pk)\n"
+        "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+        "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+        f"if {otp!r}:\n"
+        "    from django_otp.plugins.otp_totp.models import TOTPDevice\n"
+        "    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()\n"
+        "    if device is None:\n"
+        "        device = TOTPDevice.objects.create(user=user, name='resilience', confirmed=True)\n"
+        "    session['otp_device_id'] = device.persistent_id\n"
+        "session.create()\n"
+        "print(session.session_key)\n"
+    )
+    return out.strip().splitlines()[-1]
+
+
+def create_user(
+    stack: PortalStack, username: str, password: str, *, staff=False, superuser=False, perms=()
+) -> None:
+    """A user with the given flags and permissions ("app_label.codename")."""
+    stack.shell(
+        "from django.contrib.auth import get_user_model\n"
+        "from django.contrib.auth.models import Permission\n"
+        f"user = get_user_model().objects.create_user({username!r}, {username + '@example.pk'!r},"
+        f" {password!r}, is_staff={staff!r}, is_superuser={superuser!r})\n"
+        f"for name in {list(perms)!r}:\n"
+        "    app_label, codename = name.split('.')\n"
+        "    user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label,"
+        " codename=codename))\n"
+    )
