@@ -452,6 +452,16 @@ class PortalStack:
         """Run Python in ``manage.py shell`` against the live database; returns its stdout."""
         return self.manage("shell", "--no-startup", "-c", code, timeout=timeout).stdout
 
+    def shell_async(self, code: str) -> subprocess.Popen:
+        """Start ``manage.py shell -c code`` without waiting (to act while it runs)."""
+        return subprocess.Popen(
+            [PYTHON, "manage.py", "shell", "--no-startup", "-c", code],
+            cwd=ROOT,
+            env=self.env(self.CLI_APP),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     def tick_beat(self) -> list[str]:
         """Send every CELERY_BEAT_SCHEDULE task once, as beat would at its next tick (the schedule
         intervals are minutes; the suite does not wait for the clock)."""
