@@ -162,6 +162,17 @@ CELERY_TASK_ROUTES = {
 # Safety nets: periodic sweeps that pick up work whose on-commit task never ran.
 # Each app adds its own entries in its AppConfig.ready().
 CELERY_BEAT_SCHEDULE: dict = {}
+# payments (banks): link accounts/receipts left unlinked, apply unapplied reversals; prune the log
+# of rejected webhook deliveries.
+CELERY_BEAT_SCHEDULE["payments-banks-link-sweep"] = {
+    "task": "payments.tasks.banks_link_sweep",
+    "schedule": 600.0,
+}
+CELERY_BEAT_SCHEDULE["payments-bank-deliveries-prune"] = {
+    "task": "payments.tasks.bank_deliveries_prune",
+    "schedule": 24 * 3600.0,
+}
+BANK_WEBHOOK_REJECTED_RETENTION_DAYS = env.int("BANK_WEBHOOK_REJECTED_RETENTION_DAYS", default=30)
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
