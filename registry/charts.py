@@ -62,7 +62,7 @@ def bar_chart(
 
 def share_bars(*, rows: list[tuple[str, Decimal]], title: str) -> SafeString:
     """Horizontal bars for a breakdown (label, USD)."""
-    width, line = 440, 24
+    width, line = 300, 26
     height = line * max(len(rows), 1) + 10
     peak = max([v for _, v in rows] + [Decimal(1)])
     parts = [
@@ -70,12 +70,12 @@ def share_bars(*, rows: list[tuple[str, Decimal]], title: str) -> SafeString:
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
     ]
     for i, (label, value) in enumerate(rows):
-        w = float(220 * value / peak)
+        w = float(150 * value / peak)
         y = 5 + i * line
         parts.append(
-            f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>'
-            f'<rect x="130" y="{y + 3}" width="{w:.1f}" height="16" fill="{GREEN}"/>'
-            f'<text x="{134 + w:.1f}" y="{y + 15}" font-size="11" fill="#5b6b70">'
+            f'<text x="0" y="{y + 17}" font-size="14">{escape(label)}</text>'
+            f'<rect x="90" y="{y + 4}" width="{w:.1f}" height="18" fill="{GREEN}"/>'
+            f'<text x="{94 + w:.1f}" y="{y + 17}" font-size="13" fill="#5b6b70">'
             f"{escape(_millions(value))}</text>"
         )
     parts.append("</svg>")

@@ -161,3 +161,38 @@ def registration_rows(*, first: int, last: int, group_by: str | None = None) -> 
             )
             rows.append(row)
     return rows
+
+
+def fytd_breakdown(*, last: int, group_by: str) -> list[dict]:
+    """Fiscal year to date through month ``last`` for every group with receipts in it, against
+    the same months of the previous fiscal year; largest first."""
+    start = P.fiscal_year_first_month(P.fiscal_year_of_month(last))
+    figures = stored_figures(
+        kind=PeriodKind.MONTH,
+        periods=P.month_range(P.month_add(start, -12), last),
+        dimension=group_by,
+    )
+    this_year = P.month_range(start, last)
+    previous_year = [P.month_add(k, -12) for k in this_year]
+    labels = {label for k in this_year for label in figures.get(k, {})}
+
+    def fytd(keys: list[int], label: str) -> int:
+        return sum(figures.get(k, {}).get(label, ZERO)[0] for k in keys)
+
+    rows = [
+        {
+            group_by: label,
+            "fytd_usd": fytd(this_year, label),
+            "previous_fytd_usd": fytd(previous_year, label),
+        }
+        for label in labels
+    ]
+    rows.sort(key=lambda r: (-r["fytd_usd"], r[group_by]))
+    return [
+        {
+            group_by: r[group_by],
+            "fytd_usd": P.cents_to_str(r["fytd_usd"]),
+            "fytd_yoy_pct": P.change_pct(r["fytd_usd"], r["previous_fytd_usd"]),
+        }
+        for r in rows
+    ]

@@ -67,15 +67,16 @@ def statistics_page(request):
     )
     breakdowns = []
     for group_by, title in BREAKDOWNS:
-        rows = reports.fiscal_year_rows(first=fiscal_year, last=fiscal_year, group_by=group_by)
-        rows.sort(key=lambda r: Decimal(r["total_usd"]), reverse=True)
+        rows = reports.fytd_breakdown(last=last, group_by=group_by)
+        for row in rows:
+            row["label"] = row[group_by]
         breakdowns.append(
             {
                 "group_by": group_by,
                 "title": title,
                 "rows": rows,
                 "chart": charts.share_bars(
-                    rows=[(r[group_by], Decimal(r["total_usd"])) for r in rows[:12]], title=title
+                    rows=[(r["label"], Decimal(r["fytd_usd"])) for r in rows[:12]], title=title
                 ),
             }
         )
