@@ -8,6 +8,7 @@ from django.db import transaction
 
 from freelancers import demo as freelancers_demo
 from payments import demo as payments_demo
+from registry import demo as registry_demo
 
 
 class Command(BaseCommand):
@@ -23,6 +24,7 @@ class Command(BaseCommand):
             freelancers = freelancers_demo.load_freelancers(rng)
             banks = payments_demo.load_banks()
             receipts = payments_demo.load_accounts_and_receipts(rng, freelancers)
+        statistics_periods = registry_demo.load_statistics()
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"  freelancers: {len(freelancers)}, new receipts: {receipts}")
         self.stdout.write("")
@@ -34,5 +36,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<10} {description}")
         self.stdout.write(
             f"Freelancers: freelancer1 ... freelancer{len(freelancers)}, same password."
+        )
+        self.stdout.write(
+            f"Statistics ({statistics_periods} periods): http://127.0.0.1:8000/statistics/ and "
+            "/api/v1/statistics/monthly/?format=csv"
         )
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
