@@ -35,4 +35,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Freelancers: freelancer1 ... freelancer{len(freelancers)}, same password."
         )
+        for line in freelancers_demo.staff_sign_in_lines():
+            self.stdout.write(line)
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
