@@ -41,4 +41,6 @@ class Command(BaseCommand):
             f"Statistics ({statistics_periods} periods): http://127.0.0.1:8000/statistics/ and "
             "/api/v1/statistics/monthly/?format=csv"
         )
+        for line in freelancers_demo.staff_sign_in_lines():
+            self.stdout.write(line)
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
