@@ -157,11 +157,15 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("batch"))
 CELERY_TASK_ROUTES = {
     "registry.tasks.*": {"queue": "batch"},
-    "payments.tasks.incentive_*": {"queue": "batch"},
+    "payments.tasks.incentives.incentive_*": {"queue": "batch"},
 }
 # Safety nets: periodic sweeps that pick up work whose on-commit task never ran.
 # Each app adds its own entries in its AppConfig.ready().
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["incentive-compute-sweep"] = {
+    "task": "payments.tasks.incentives.incentive_sweep",
+    "schedule": 600.0,
+}
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
