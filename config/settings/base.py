@@ -157,7 +157,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("batch"))
 CELERY_TASK_ROUTES = {
     "registry.tasks.*": {"queue": "batch"},
-    "payments.tasks.incentive_*": {"queue": "batch"},
+    "payments.tasks.incentives.incentive_*": {"queue": "batch"},
 }
 # Safety nets: periodic sweeps that pick up work whose on-commit task never ran.
 # Each app adds its own entries in its AppConfig.ready().
@@ -173,6 +173,10 @@ CELERY_BEAT_SCHEDULE["payments-bank-deliveries-prune"] = {
     "schedule": 24 * 3600.0,
 }
 BANK_WEBHOOK_REJECTED_RETENTION_DAYS = env.int("BANK_WEBHOOK_REJECTED_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["incentive-compute-sweep"] = {
+    "task": "payments.tasks.incentives.incentive_sweep",
+    "schedule": 600.0,
+}
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
