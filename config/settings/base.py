@@ -162,6 +162,14 @@ CELERY_TASK_ROUTES = {
 # Safety nets: periodic sweeps that pick up work whose on-commit task never ran.
 # Each app adds its own entries in its AppConfig.ready().
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["stripe-events-sweep"] = {
+    "task": "payments.tasks.stripe_events_sweep",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["stripe-payouts-match-sweep"] = {
+    "task": "payments.tasks.stripe_payouts_match_sweep",
+    "schedule": 3600.0,
+}
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
