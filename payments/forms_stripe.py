@@ -1,5 +1,7 @@
 """Forms for the invoice portal; validation of business rules stays in the services."""
 
+from decimal import Decimal
+
 from django import forms
 
 from freelancers.models import ServiceCategory
@@ -7,6 +9,7 @@ from payments.models import Invoice, PurposeCode
 
 
 class InvoiceForm(forms.ModelForm):
+    amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
     purpose_code = forms.ModelChoiceField(
         queryset=PurposeCode.objects.filter(retired=False, is_it=True),
         help_text="The central bank purpose code for the service.",

@@ -192,12 +192,14 @@ def invoice_send(*, invoice: Invoice, client: stripe.StripeClient | None = None)
     connected = getattr(invoice.freelancer, "stripe_account", None)
     if connected is not None:
         options["stripe_account"] = connected.account_id
-    session = client.v1.checkout.sessions.create(params=_checkout_params(invoice), options=options)
+    session = client.v1.checkout.sessions.create(
+        params=_checkout_params(invoice), options=options
+    ).to_dict()
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if locked.status not in (Invoice.Status.DRAFT, Invoice.Status.OPEN):
             return locked  # paid or voided meanwhile; the unused session expires by itself
-        locked.checkout_session_id = session.id
+        locked.checkout_session_id = session["id"]
         locked.checkout_url = session.get("url") or ""
         expires_at = session.get("expires_at")
         locked.checkout_expires_at = (
