@@ -14,11 +14,15 @@ def test_demo_has_invoices_in_every_status_without_stripe_keys_and_runs_twice(se
     assert statuses == {choice for choice, _ in Invoice.Status.choices}
     payout = StripePayout.objects.get()
     assert payout.bank_receipt is not None and payout.invoices.exists()
-    counts = (Invoice.objects.count(), Receipt.objects.count(), StripePayout.objects.count())
+    counts = _counts()
     call_command("load_demo", stdout=open("/dev/null", "w"))
-    assert (Invoice.objects.count(), Receipt.objects.count(), StripePayout.objects.count()) == counts
+    assert _counts() == counts
     invoice = Invoice.objects.filter(status=Invoice.Status.OPEN).first()
     page = client.get(f"/pay/{invoice.public_token}/").content.decode()
     assert "Stripe is not configured" in page
     client.force_login(invoice.freelancer.user)
     assert client.get("/invoices/").status_code == 200
+
+
+def _counts() -> tuple[int, int, int]:
+    return Invoice.objects.count(), Receipt.objects.count(), StripePayout.objects.count()
