@@ -139,3 +139,32 @@ class PayoutAccountFactory(factory.django.DjangoModelFactory):
     freelancer = factory.SubFactory(ApprovedFreelancerFactory)
     iban = factory.Sequence(lambda n: make_iban("MEZN", 700_000 + n))
     account_title = factory.LazyAttribute(lambda o: o.freelancer.full_name)
+
+
+# --- Stripe invoices (payments/models/stripe.py) ---
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.Invoice"
+
+    freelancer = factory.SubFactory(ApprovedFreelancerFactory)
+    client_name = "Globex Corporation"
+    client_email = "ap@globex.example.com"
+    client_country = "US"
+    description = "Backend development, March"
+    amount = Decimal("1500.00")
+    currency = "USD"
+    purpose_code = factory.LazyFunction(purpose_code)
+    due_date = factory.LazyFunction(lambda: datetime.date.today() + datetime.timedelta(days=30))
+
+
+class StripeAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.StripeAccount"
+
+    freelancer = factory.SubFactory(ApprovedFreelancerFactory)
+    account_id = factory.Sequence(lambda n: f"acct_test{n:08d}")
+    payout_account = factory.SubFactory(
+        DollarAccountFactory, freelancer=factory.SelfAttribute("..freelancer")
+    )

@@ -177,6 +177,14 @@ CELERY_BEAT_SCHEDULE["incentive-compute-sweep"] = {
     "task": "payments.tasks.incentives.incentive_sweep",
     "schedule": 600.0,
 }
+CELERY_BEAT_SCHEDULE["stripe-events-sweep"] = {
+    "task": "payments.tasks.stripe_events_sweep",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["stripe-payouts-match-sweep"] = {
+    "task": "payments.tasks.stripe_payouts_match_sweep",
+    "schedule": 3600.0,
+}
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

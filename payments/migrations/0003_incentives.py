@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('freelancers', '0002_seed_service_categories'),
-        ('payments', '0002_seed_purpose_codes'),
+        ('payments', '0003_bank_webhooks_and_earnings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
