@@ -264,6 +264,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status" field with their own choices: name each enum explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStatusEnum": "freelancers.models.Freelancer.Status",
+        "InvoiceStatusEnum": "payments.models.stripe.Invoice.Status",
+        "IncentiveSchemeStatusEnum": "payments.models.incentives.IncentiveScheme.Status",
+    },
 }
 
 # --- Security defaults common to all environments ------------------------------------------------
