@@ -104,23 +104,34 @@ def statistics_stale_count() -> int:
     return StatisticsPeriod.objects.filter(stale=True).count()
 
 
+def _rebuild_keys(kind: str) -> set[int]:
+    keys = set(StatisticsPeriod.objects.filter(kind=kind).values_list("period", flat=True))
+    bounds = receipt_period_bounds(kind=kind)
+    if bounds:
+        first, last = bounds
+        if kind == PeriodKind.MONTH:
+            keys |= set(P.month_range(first, last))
+        else:
+            keys |= set(range(first, last + 1))
+    return keys
+
+
+def statistics_rebuild_size() -> int:
+    """How many periods ``statistics_rebuild`` will compute (for a progress bar)."""
+    return sum(len(_rebuild_keys(kind)) for kind in PeriodKind.values)
+
+
 def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
-    """Rebuild every period from all receipts as one set-based pass per dimension and period kind
-    (no per-month loop over the table), in one transaction: readers see all old figures or all
+    """Rebuild every period from all receipts as one set-based pass per breakdown and period kind
+    (no per-month loop over the table; totals are summed from the province rows), in one
+    transaction: readers see all old figures or all
     new ones. Locks every period row on PostgreSQL so incremental runs wait. Returns how many
     periods got a new revision.
     """
     total = 0
     with transaction.atomic():
         for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
-            keys = set(StatisticsPeriod.objects.filter(kind=kind).values_list("period", flat=True))
-            bounds = receipt_period_bounds(kind=kind)
-            if bounds:
-                first, last = bounds
-                if kind == PeriodKind.MONTH:
-                    keys |= set(P.month_range(first, last))
-                else:
-                    keys |= set(range(first, last + 1))
+            keys = _rebuild_keys(kind)
             if not keys:
                 continue
             StatisticsPeriod.objects.bulk_create(
