@@ -155,3 +155,17 @@ def test_ingestion_during_a_full_rebuild_neither_deadlocks_nor_loses_a_receipt()
     assert [r["total_usd"] for r in rows] == [
         cents_to_str(expected[(202400 + m, "")][0]) for m in range(1, 7)
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("purpose_codes")
+def test_two_refreshes_in_threads_agree_on_either_database():
+    _populate()
+    assert _in_threads(statistics_refresh, statistics_refresh) == []
+    expected = python_monthly()
+    rows = monthly_rows(first=202401, last=202406)
+    assert [(r["total_usd"], r["receipts"]) for r in rows] == [
+        (cents_to_str(expected[(202400 + m, "")][0]), expected[(202400 + m, "")][1])
+        for m in range(1, 7)
+    ]
+    assert not StatisticsPeriod.objects.filter(stale=True).exists()
