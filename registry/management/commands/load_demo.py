@@ -23,6 +23,7 @@ class Command(BaseCommand):
             freelancers = freelancers_demo.load_freelancers(rng)
             banks = payments_demo.load_banks()
             receipts = payments_demo.load_accounts_and_receipts(rng, freelancers)
+            payments_demo.load_reversals()
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"  freelancers: {len(freelancers)}, new receipts: {receipts}")
         self.stdout.write("")
@@ -36,3 +37,7 @@ class Command(BaseCommand):
             f"Freelancers: freelancer1 ... freelancer{len(freelancers)}, same password."
         )
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
+        self.stdout.write(
+            "Try the bank webhook: python manage.py sign_bank_event HBL --secret "
+            f"{banks[0][1]} | sh   (earnings: /earnings/ as a freelancer; docs/bank-webhooks.md)"
+        )
