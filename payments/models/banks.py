@@ -39,6 +39,8 @@ class WebhookDelivery(models.Model):
         SIGNATURE = "signature", "Signature rejected (401)"
         UNKNOWN_BANK = "unknown_bank", "Unknown or disabled bank (404)"
         TOO_LARGE = "too_large", "Body too large (413)"
+        BUSY = "busy", "Database busy (503, the bank retries)"
+        ERROR = "error", "Failed (500, the bank retries)"
 
     bank = models.ForeignKey(
         Bank, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 import zoneinfo
@@ -18,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pycountry
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError as StdnumError
@@ -27,6 +28,8 @@ from stdnum.pk import cnic as cnic_number
 from payments.models import Bank, BankEvent, PurposeCode, Receipt, WebhookDelivery
 from payments.services.banks import BANK_CODE_RE, AccountConflict, account_close, account_open
 from payments.services.receipts import receipt_record, receipt_reverse
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -547,7 +550,34 @@ def bank_delivery_receive(
         )
         return DeliveryResult(400, {"error": "invalid", "fields": errors})
     meta["event_id"], meta["event_type"] = event.id, event.type
-    return _store(bank, event, meta, body)
+    try:
+        return _store(bank, event, meta, body)
+    except OperationalError as exc:
+        # SQLite's write lock still taken after the 20 s busy timeout: ask the bank to retry
+        # rather than fail with a 500. Nothing of the event was committed.
+        if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+            _record_failure(meta, body, Outcome.ERROR, 500, repr(exc))
+            raise
+        _record_failure(meta, body, Outcome.BUSY, 503, str(exc))
+        return DeliveryResult(503, {"error": "busy", "detail": "database busy, retry later"})
+    except Exception as exc:
+        # Kept for the audit trail (and replay by hand); the bank retries on the 500.
+        _record_failure(meta, body, Outcome.ERROR, 500, repr(exc))
+        raise
+
+
+def _record_failure(meta: dict, body: bytes, outcome: str, status: int, detail: str) -> None:
+    try:
+        _record(
+            meta,
+            body,
+            full_body=True,
+            outcome=outcome,
+            response_status=status,
+            detail=detail[:2000],
+        )
+    except DatabaseError:
+        logger.exception("could not record a failed bank webhook delivery")
 
 
 def _store(bank: Bank, event: Event, meta: dict, body: bytes) -> DeliveryResult:
