@@ -121,3 +121,16 @@ def test_rejected_bodies_are_truncated_in_the_log(client, bank):  # noqa: F811
 
 def test_link_sweep_task_runs(client, bank):  # noqa: F811
     assert banks_link_sweep() == 0
+
+
+def test_sweep_applies_a_stripe_reversal_the_receipt_does_not_show():
+    from payments.services.receipts import receipts_link_sweep
+
+    receipt, _ = _stripe("pi_swept")
+    receipt_reverse(
+        source="stripe", bank=None, reference="pi_swept", reversed_on=datetime.date(2024, 5, 6)
+    )
+    Receipt.objects.update(reversed_on=None)  # as if a race had left it unapplied
+    assert receipts_link_sweep() == 1
+    receipt.refresh_from_db()
+    assert receipt.reversed_on == datetime.date(2024, 5, 6)
