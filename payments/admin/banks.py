@@ -376,6 +376,9 @@ class UnmatchedReceiptAdmin(ReceiptAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(account__isnull=True)
 
+    def get_urls(self):
+        return admin.ModelAdmin.get_urls(self)  # the report views live under receipts only
+
     @admin.action(description="Match selected receipts to their accounts now")
     def match_now(self, request, queryset):
         changed = 0
