@@ -1,25 +1,21 @@
 """Earnings API: the signed-in freelancer's own accounts and statements, nobody else's."""
 
-import datetime
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from freelancers.models import Freelancer
-from payments.selectors_banks import freelancer_accounts, freelancer_months, freelancer_statement
+from payments.selectors_banks import (
+    freelancer_accounts,
+    freelancer_months,
+    freelancer_statement,
+    month_from_text,
+)
+from payments.views_banks import signed_in_freelancer
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
-
-
-def _freelancer(request) -> Freelancer:
-    try:
-        return request.user.freelancer
-    except Freelancer.DoesNotExist as exc:
-        raise PermissionDenied("Only a registered freelancer has earnings.") from exc
 
 
 class AccountSerializer(serializers.Serializer):
@@ -71,7 +67,7 @@ class EarningsAccountsApi(APIView):
 
     @extend_schema(responses=AccountSerializer(many=True), summary="My dollar accounts")
     def get(self, request):
-        accounts = freelancer_accounts(freelancer=_freelancer(request))
+        accounts = freelancer_accounts(freelancer=signed_in_freelancer(request))
         return Response({"results": AccountSerializer(accounts, many=True).data})
 
 
@@ -80,7 +76,7 @@ class EarningsMonthsApi(APIView):
 
     @extend_schema(responses=MonthSerializer(many=True), summary="My totals per month")
     def get(self, request):
-        months = freelancer_months(freelancer=_freelancer(request))
+        months = freelancer_months(freelancer=signed_in_freelancer(request))
         rows = [{"month": f"{month:%Y-%m}", **vars(totals)} for month, totals in months]
         return Response({"results": MonthSerializer(rows, many=True).data})
 
@@ -90,11 +86,10 @@ class EarningsStatementApi(APIView):
 
     @extend_schema(responses=StatementSerializer, summary="My statement for one month (YYYY-MM)")
     def get(self, request, month: str):
-        freelancer = _freelancer(request)
-        try:
-            start = datetime.datetime.strptime(month, "%Y-%m").date()
-        except ValueError as exc:
-            raise ValidationError({"month": ["Must be a month, YYYY-MM."]}) from exc
+        freelancer = signed_in_freelancer(request)
+        start = month_from_text(month)
+        if start is None:
+            raise ValidationError({"month": ["Must be a month, YYYY-MM."]})
         statement = freelancer_statement(freelancer=freelancer, month=start)
         data = {"month": month, "totals": vars(statement.totals), "receipts": statement.lines}
         return Response(StatementSerializer(data).data)

@@ -20,6 +20,14 @@ RETENTION_SHARE = Decimal("0.5")
 RETENTION_FLOOR_USD = Decimal("5000.00")
 
 
+def month_from_text(value: str) -> datetime.date | None:
+    """``YYYY-MM`` as the first day of that month, or None when it is not a month."""
+    try:
+        return datetime.datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        return None
+
+
 def month_bounds(month: datetime.date) -> tuple[datetime.date, datetime.date]:
     start = month.replace(day=1)
     end = (start + datetime.timedelta(days=32)).replace(day=1)

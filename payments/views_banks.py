@@ -15,6 +15,7 @@ from payments.selectors_banks import (
     freelancer_accounts,
     freelancer_months,
     freelancer_statement,
+    month_from_text,
 )
 
 CSV_HEADER = [
@@ -36,7 +37,7 @@ CSV_HEADER = [
 
 
 def signed_in_freelancer(request: HttpRequest) -> Freelancer:
-    """The signed-in user's own registration; anyone else is refused (403)."""
+    """The signed-in user's own registration; anyone else is refused (403, also in DRF views)."""
     try:
         return request.user.freelancer
     except Freelancer.DoesNotExist as exc:
@@ -44,10 +45,10 @@ def signed_in_freelancer(request: HttpRequest) -> Freelancer:
 
 
 def parse_month(value: str) -> datetime.date:
-    try:
-        return datetime.datetime.strptime(value, "%Y-%m").date()
-    except ValueError as exc:
-        raise Http404("No such month") from exc
+    month = month_from_text(value)
+    if month is None:
+        raise Http404("No such month")
+    return month
 
 
 @login_required

@@ -17,6 +17,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from config.logging import mask_cnic_text
 from payments.models import (
     AccountClosure,
     Bank,
@@ -29,7 +30,12 @@ from payments.models import (
     UnmatchedReceipt,
     WebhookDelivery,
 )
-from payments.selectors_banks import month_bounds, reconciliation, retention_breaches
+from payments.selectors_banks import (
+    month_bounds,
+    month_from_text,
+    reconciliation,
+    retention_breaches,
+)
 from payments.services.banks import bank_secret_revoke
 from payments.services.receipts import receipts_link_account
 
@@ -149,8 +155,7 @@ class DollarAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description="holder CNIC")
     def masked_cnic(self, obj: DollarAccount) -> str:
-        cnic = obj.holder_cnic
-        return f"{cnic[:5]}-*******-{cnic[-1]}" if cnic else ""
+        return mask_cnic_text(obj.holder_cnic)
 
 
 # --- receipts -------------------------------------------------------------------------------------
@@ -171,9 +176,8 @@ class MonthFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        try:
-            start = datetime.datetime.strptime(self.value(), "%Y-%m").date()
-        except ValueError:
+        start = month_from_text(self.value())
+        if start is None:
             return queryset.none()
         start, end = month_bounds(start)
         return queryset.filter(value_date__gte=start, value_date__lt=end)
