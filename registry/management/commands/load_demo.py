@@ -25,6 +25,7 @@ class Command(BaseCommand):
             freelancers = freelancers_demo.load_freelancers(rng)
             banks = payments_demo.load_banks()
             receipts = payments_demo.load_accounts_and_receipts(rng, freelancers)
+            payments_demo.load_reversals()
             invoices = demo_stripe.load_invoices(freelancers)
         statistics_periods = registry_demo.load_statistics()
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
@@ -47,3 +48,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
         self.stdout.write(demo_stripe.describe(invoices))
+        self.stdout.write(
+            "Try the bank webhook: python manage.py sign_bank_event HBL --secret "
+            f"{banks[0][1]} | sh   (earnings: /earnings/ as a freelancer; docs/bank-webhooks.md)"
+        )
