@@ -255,11 +255,15 @@ def _documents(request, freelancer):
 
 def _declaration(request, freelancer):
     form = DeclarationForm(request.POST or None)
+    if freelancer.status != Freelancer.Status.CHANGES_REQUESTED:
+        del form.fields["response"]  # only an application returned for changes has an answer
     if request.method == "POST" and form.is_valid():
         applications.freelancer_accept_declaration(freelancer=freelancer)
         try:
             workflow.application_submit(
-                freelancer=freelancer, actor=request.user, response=form.cleaned_data["response"]
+                freelancer=freelancer,
+                actor=request.user,
+                response=form.cleaned_data.get("response", ""),
             )
         except workflow.IncompleteApplication as exc:
             for message in exc.missing.values():
