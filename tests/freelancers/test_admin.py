@@ -69,6 +69,24 @@ def test_changelist_does_not_count_the_whole_table(superuser_client):
     assert cl.result_count == 3
 
 
+def test_validity_filter_separates_expired_from_valid(superuser_client):
+    import datetime
+
+    from django.utils import timezone
+
+    from tests.factories import ApprovedFreelancerFactory
+
+    valid = ApprovedFreelancerFactory()
+    expired = ApprovedFreelancerFactory(
+        expires_on=timezone.localdate() - datetime.timedelta(days=1)
+    )
+    got = superuser_client.get(CHANGELIST, {"validity": "expired"}).context["cl"].result_list
+    assert list(got) == [expired]
+    got = superuser_client.get(CHANGELIST, {"validity": "valid"}).context["cl"].result_list
+    assert list(got) == [valid]
+    assert "expired" in superuser_client.get(CHANGELIST).content.decode()
+
+
 def _action(client, action, ids, **extra):
     return client.post(
         CHANGELIST, {"action": action, "_selected_action": [str(i) for i in ids], **extra}

@@ -175,6 +175,28 @@ def test_every_step_saves_the_draft_and_the_application_submits(verified_client)
     assert c.get("/apply/personal/").status_code == 302
 
 
+def test_optional_rows_left_or_cleared_empty_are_skipped_not_errors(verified_client):
+    c = verified_client
+    html = c.get("/apply/platforms/").content.decode()
+    assert 'name="platforms-0-url"' in html
+    saved = {
+        "platforms-TOTAL_FORMS": "1",
+        "platforms-INITIAL_FORMS": "1",
+        "platforms-0-platform": "fiverr",
+        "platforms-0-url": "https://www.fiverr.com/ayesha",
+    }
+    assert c.post("/apply/platforms/", saved).status_code == 302
+    freelancer = Freelancer.objects.get(user__username="steps@example.pk")
+    assert freelancer.platforms.count() == 1
+    cleared = {**saved, "platforms-0-platform": "", "platforms-0-url": ""}
+    assert c.post("/apply/platforms/", cleared).status_code == 302
+    assert freelancer.platforms.count() == 0
+    half = {**saved, "platforms-0-url": ""}
+    response = c.post("/apply/platforms/", half)
+    assert response.status_code == 200
+    assert "url" in response.context["formset"].forms[0].errors
+
+
 def test_bad_cnic_and_mobile_get_errors_next_to_the_fields(verified_client):
     response = verified_client.post(
         "/apply/personal/", {**PERSONAL, "cnic": "12345", "mobile": "12345"}
