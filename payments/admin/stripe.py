@@ -45,6 +45,12 @@ class InvoiceAdmin(admin.ModelAdmin):
         "voided_at",
     ]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Only a draft may be corrected here; after sending, the client and Stripe saw it.
+        if obj is not None and obj.status != Invoice.Status.DRAFT:
+            return [f.name for f in Invoice._meta.fields if f.name != "public_token"]
+        return self.readonly_fields
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
