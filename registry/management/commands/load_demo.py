@@ -8,6 +8,7 @@ from django.db import transaction
 
 from freelancers import demo as freelancers_demo
 from payments import demo as payments_demo
+from payments import demo_incentives
 
 
 class Command(BaseCommand):
@@ -23,6 +24,7 @@ class Command(BaseCommand):
             freelancers = freelancers_demo.load_freelancers(rng)
             banks = payments_demo.load_banks()
             receipts = payments_demo.load_accounts_and_receipts(rng, freelancers)
+            incentives = demo_incentives.load_incentives(freelancers)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"  freelancers: {len(freelancers)}, new receipts: {receipts}")
         self.stdout.write("")
@@ -36,3 +38,4 @@ class Command(BaseCommand):
             f"Freelancers: freelancer1 ... freelancer{len(freelancers)}, same password."
         )
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
+        self.stdout.write("Incentive schemes (docs/incentives.md):\n" + "\n".join(incentives))
