@@ -90,7 +90,7 @@ class _Converted(Expression):
         # quotient so that no intermediate product overflows 64 bits.
         return (
             f"(CASE WHEN {t}.retained_amount = 0 THEN {u} * 1000000 "
-            f"ELSE ({u} * {conv} / {a}) * 1000000 + (({u} * {conv}) % {a}) * 1000000 / {a} END)",
+            f"ELSE ({u} * {conv} / {a}) * 1000000 + (({u} * {conv}) %% {a}) * 1000000 / {a} END)",
             [],
         )
 

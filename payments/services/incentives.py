@@ -302,7 +302,7 @@ def _allocate_in_db(scheme: IncentiveScheme, budget: Decimal) -> Decimal:
                     )
                 ],
             )
-    return Decimal(sum(awards)) / 100
+    return (Decimal(sum(awards)) / 100).quantize(CENT)
 
 
 def scheme_compute_pending(*, scheme_id: int) -> IncentiveScheme | None:
