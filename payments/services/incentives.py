@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from config.celery import enqueue_on_commit
 from freelancers.models import Freelancer
 from payments.models import (
     Entitlement,
@@ -174,7 +175,7 @@ def scheme_request_compute(*, scheme_id: int, by: AbstractBaseUser) -> Incentive
         scheme.compute_requested_at = timezone.now()
         scheme.compute_requested_by = by
         scheme.save(update_fields=["compute_requested_at", "compute_requested_by", "updated_at"])
-        transaction.on_commit(lambda: incentive_compute.delay(scheme.pk))
+        enqueue_on_commit(incentive_compute, scheme.pk)
     return scheme
 
 

@@ -71,7 +71,7 @@ def _admin_action(page, base: str, freelancer: Freelancer, action_label: str, re
     page.wait_for_url(re.compile(r".*/admin/freelancers/freelancer/.*"))
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_newcomer_registers_and_board_approves_in_a_real_browser(
     browser, live_server, settings, tmp_path
 ):

@@ -19,7 +19,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_freelancer_creates_invoice_and_client_page_explains_stripe_missing(
     live_server, monkeypatch, settings
 ):

@@ -149,7 +149,7 @@ def _post(payload: str) -> int:
         connection.close()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_of_one_payment_record_one_receipt(settings):
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     invoice = InvoiceFactory(status=Invoice.Status.OPEN)

@@ -11,7 +11,7 @@ from tests.payments.stripe_fixtures import envelope, paid_checkout_session
 
 
 @pytest.mark.redis
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_worker_sweep_applies_a_stored_event_whose_request_died(celery_worker_session):
     invoice = InvoiceFactory(status=Invoice.Status.OPEN)
     session = paid_checkout_session(invoice, payment_intent="pi_worker_sweep_1")
