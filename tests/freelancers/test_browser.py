@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from freelancers.models import Freelancer
 
-from .conftest import JPEG, PDF, PNG, current_token, delivered_mail
+from .conftest import JPEG, PDF, PNG, current_token, delivered_mail, reseed
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -71,10 +71,11 @@ def _admin_action(page, base: str, freelancer: Freelancer, action_label: str, re
     page.wait_for_url(re.compile(r".*/admin/freelancers/freelancer/.*"))
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_newcomer_registers_and_board_approves_in_a_real_browser(
     browser, live_server, settings, tmp_path
 ):
+    reseed()
     settings.ADMIN_OTP_REQUIRED = True
     settings.PORTAL_BASE_URL = live_server.url
     base = live_server.url
