@@ -134,6 +134,7 @@ def test_newcomer_registers_and_board_approves_in_a_real_browser(
     page.set_input_files("#id_cnic_front", str(tmp_path / "front.jpg"))
     page.set_input_files("#id_cnic_back", str(tmp_path / "back.png"))
     page.set_input_files("#id_degree", str(tmp_path / "degree.pdf"))
+    page.screenshot(path="/tmp/portal-step-documents.png", full_page=True)
     page.click("button:has-text('Save and continue')")
 
     page.wait_for_url(base + "/apply/declaration/")
