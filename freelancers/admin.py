@@ -273,6 +273,8 @@ class FreelancerAdmin(SimpleHistoryAdmin):
     list_select_related = ["user"]
     list_per_page = 50
     show_full_result_count = False
+    # Facet counts are one COUNT per filter choice over the whole table: never at this size.
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     ordering = ["-id"]
     search_help_text = (
@@ -406,6 +408,7 @@ class StatusChangeAdmin(admin.ModelAdmin):
     list_select_related = ["freelancer", "actor"]
     raw_id_fields = ["freelancer", "actor"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
 
     def has_add_permission(self, request):

@@ -214,6 +214,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "freelancers/locked_out.html"
 # Staff sign in to the admin with a password and a TOTP code (django-otp; freelancers.admin_site).
 ADMIN_OTP_REQUIRED = env_bool("ADMIN_OTP_REQUIRED", True)
 

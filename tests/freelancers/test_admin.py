@@ -87,6 +87,25 @@ def test_validity_filter_separates_expired_from_valid(superuser_client):
     assert "expired" in superuser_client.get(CHANGELIST).content.decode()
 
 
+def test_changelist_queries_do_not_grow_with_the_rows(superuser_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert superuser_client.get(CHANGELIST).status_code == 200
+        return len(ctx.captured_queries)
+
+    FreelancerFactory()
+    few = queries()
+    for _ in range(10):
+        FreelancerFactory()
+    assert queries() == few
+    # No facet counts even when asked for.
+    html = superuser_client.get(CHANGELIST, {"_facets": "True"}).content.decode()
+    assert "Show counts" not in html
+
+
 def _action(client, action, ids, **extra):
     return client.post(
         CHANGELIST, {"action": action, "_selected_action": [str(i) for i in ids], **extra}

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from freelancers.models import Freelancer
 
-from .conftest import JPEG, PDF, PNG, current_token, delivered_mail
+from .conftest import JPEG, PDF, PNG, current_token, delivered_mail, reseed
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -75,6 +75,7 @@ def _admin_action(page, base: str, freelancer: Freelancer, action_label: str, re
 def test_newcomer_registers_and_board_approves_in_a_real_browser(
     browser, live_server, settings, tmp_path
 ):
+    reseed()
     settings.ADMIN_OTP_REQUIRED = True
     settings.PORTAL_BASE_URL = live_server.url
     base = live_server.url
@@ -133,6 +134,7 @@ def test_newcomer_registers_and_board_approves_in_a_real_browser(
     page.set_input_files("#id_cnic_front", str(tmp_path / "front.jpg"))
     page.set_input_files("#id_cnic_back", str(tmp_path / "back.png"))
     page.set_input_files("#id_degree", str(tmp_path / "degree.pdf"))
+    page.screenshot(path="/tmp/portal-step-documents.png", full_page=True)
     page.click("button:has-text('Save and continue')")
 
     page.wait_for_url(base + "/apply/declaration/")

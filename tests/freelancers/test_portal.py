@@ -73,6 +73,7 @@ def test_login_locks_out_after_five_failures(client):
         "/accounts/login/", {"username": "lock@example.pk", "password": "a-Long-pass-2026"}
     )
     assert response.status_code == 429
+    assert "Too many sign-in attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
