@@ -224,7 +224,12 @@ def test_selectors_match_a_plain_python_definition_on_small_data():
             expected[invoice.currency] = expected.get(invoice.currency, 0) + (
                 invoice.amount - invoice.amount_refunded
             )
-    assert invoices_in_transit_totals(freelancer=freelancer) == expected
+    totals = invoices_in_transit_totals(freelancer=freelancer)
+    assert totals == expected
+    assert {currency: str(total) for currency, total in totals.items()} == {
+        "EUR": "70.00",
+        "USD": "250.00",
+    }
     carried = ReceiptFactory(
         account=connected.payout_account, amount=Decimal("1000.00"), value_date=ARRIVAL
     )
