@@ -8,6 +8,8 @@ from django.db.models import F, Sum
 from freelancers.models import Freelancer
 from payments.models import Invoice
 
+CENT = Decimal("0.01")
+
 
 def invoices_in_transit_totals(*, freelancer: Freelancer) -> dict[str, Decimal]:
     """Net amounts (less refunds) of paid invoices not yet paid out, per currency: the
@@ -22,7 +24,8 @@ def invoices_in_transit_totals(*, freelancer: Freelancer) -> dict[str, Decimal]:
         .annotate(total=Sum(F("amount") - F("amount_refunded")))
         .order_by("currency")
     )
-    return {row["currency"]: row["total"] for row in rows}
+    # SQLite returns the difference without its scale; amounts are cents either way.
+    return {row["currency"]: Decimal(row["total"]).quantize(CENT) for row in rows}
 
 
 def invoices_settled_by_receipts(*, receipt_ids: list[int]) -> dict[int, list[Invoice]]:

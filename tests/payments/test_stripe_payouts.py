@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from payments.models import Invoice, Receipt, StripeEvent
+from payments.models import Invoice, Receipt, StripeEvent, StripePayout
 from payments.selectors import counted_receipts
 from payments.services.stripe_payouts import (
     stripe_payout_match,
@@ -224,7 +224,12 @@ def test_selectors_match_a_plain_python_definition_on_small_data():
             expected[invoice.currency] = expected.get(invoice.currency, 0) + (
                 invoice.amount - invoice.amount_refunded
             )
-    assert invoices_in_transit_totals(freelancer=freelancer) == expected
+    totals = invoices_in_transit_totals(freelancer=freelancer)
+    assert totals == expected
+    assert {currency: str(total) for currency, total in totals.items()} == {
+        "EUR": "70.00",
+        "USD": "250.00",
+    }
     carried = ReceiptFactory(
         account=connected.payout_account, amount=Decimal("1000.00"), value_date=ARRIVAL
     )
@@ -233,3 +238,38 @@ def test_selectors_match_a_plain_python_definition_on_small_data():
     settled = invoices_settled_by_receipts(receipt_ids=[carried.pk])
     assert settled == {carried.pk: [i for i in made if i.status in ("paid", "partially_refunded")]}
     assert invoices_in_transit_totals(freelancer=freelancer) == {}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_payouts_racing_for_one_remittance_match_it_once():
+    connected = StripeAccountFactory()
+    carried = ReceiptFactory(
+        account=connected.payout_account, amount=Decimal("1000.00"), value_date=ARRIVAL
+    )
+    payouts = [
+        StripePayout.objects.create(
+            payout_id=f"po_race_{n}",
+            account=connected.account_id,
+            freelancer=connected.freelancer,
+            amount=Decimal("1000.00"),
+            currency="USD",
+            arrival_date=ARRIVAL,
+            livemode=False,
+        )
+        for n in range(4)
+    ]
+    results: list[bool] = []
+
+    def match(pk: int) -> None:
+        try:
+            results.append(stripe_payout_match(payout_id=pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=match, args=(p.pk,)) for p in payouts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert StripePayout.objects.filter(bank_receipt=carried).count() == 1
