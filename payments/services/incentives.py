@@ -186,38 +186,42 @@ def scheme_compute(
     transaction, holding the scheme row locked (FOR UPDATE), only while it is draft or computed.
 
     Set-based: one GROUP BY query over the receipts of both fiscal years, streamed; the rules are
-    applied to each streamed row in memory and rows are written with bulk_create in batches, so no
-    query is made per freelancer and memory stays bounded. Deterministic: the same data on the same
-    ``as_of`` day gives the same rows. ``by`` becomes ``computed_by`` (four eyes: they cannot
-    approve). Raises IncentiveError if the scheme is approved or paid.
+    applied to each streamed row in memory and rows are written in batches (COPY on
+    PostgreSQL), so no query is made per freelancer and memory stays bounded. Deterministic: the
+    same data on the same ``as_of`` day gives the same rows. ``by`` becomes ``computed_by``
+    (four eyes: they cannot approve). Raises IncentiveError if the scheme is approved or paid.
     """
     as_of = as_of or timezone.localdate()
     with transaction.atomic():
         scheme = IncentiveScheme.objects.select_for_update().get(pk=scheme_id)
         if scheme.is_frozen:
             raise IncentiveError(f"{scheme} is {scheme.status}: its figures are frozen.")
-        Entitlement.objects.filter(scheme=scheme).delete()
-        Exclusion.objects.filter(scheme=scheme).delete()
+        # Plain DELETEs: Django's delete() would first load every row to cascade. No payout can
+        # point at these rows (payouts exist only once approved; the foreign key would refuse).
+        with connection.cursor() as cursor:
+            for model in (Entitlement, Exclusion):
+                table = connection.ops.quote_name(model._meta.db_table)
+                cursor.execute(f"DELETE FROM {table} WHERE scheme_id = %s", [scheme.pk])  # noqa: S608
         eligible, excluded = [], []
         n_eligible = n_excluded = 0
         entitled_total = Decimal(0)
         for row in proceeds_by_freelancer(scheme=scheme):
             verdict = assess(scheme=scheme, row=row, as_of=as_of)
             if verdict.reason:
-                excluded.append(_exclusion(scheme, row, verdict))
+                excluded.append(_exclusion(scheme.pk, row, verdict))
                 n_excluded += 1
             else:
-                eligible.append(_entitlement(scheme, row, verdict))
+                eligible.append(_entitlement(scheme.pk, row, verdict))
                 n_eligible += 1
                 entitled_total += verdict.capped_amount_pkr
             if len(eligible) >= BATCH_SIZE:
-                Entitlement.objects.bulk_create(eligible)
+                _insert_rows(Entitlement, ENTITLEMENT_COLUMNS, eligible)
                 eligible.clear()
             if len(excluded) >= BATCH_SIZE:
-                Exclusion.objects.bulk_create(excluded)
+                _insert_rows(Exclusion, EXCLUSION_COLUMNS, excluded)
                 excluded.clear()
-        Entitlement.objects.bulk_create(eligible)
-        Exclusion.objects.bulk_create(excluded)
+        _insert_rows(Entitlement, ENTITLEMENT_COLUMNS, eligible)
+        _insert_rows(Exclusion, EXCLUSION_COLUMNS, excluded)
         awarded_total, scaled = entitled_total, False
         budget = scheme.fund_budget_pkr
         if budget is not None and entitled_total > budget:
@@ -244,40 +248,83 @@ def scheme_compute(
     return scheme
 
 
-def _entitlement(scheme, row: FreelancerProceeds, v: Assessment) -> Entitlement:
-    return Entitlement(
-        scheme=scheme,
-        freelancer_id=row.freelancer_id,
-        receipts_counted=row.receipts_counted,
-        proceeds_usd=row.proceeds_usd,
-        proceeds_pkr=row.proceeds_pkr,
-        previous_proceeds_usd=row.previous_proceeds_usd,
-        previous_proceeds_pkr=row.previous_proceeds_pkr,
-        growth_percent=v.growth_percent,
-        basis_pkr=v.basis_pkr,
-        raw_amount_pkr=v.raw_amount_pkr,
-        capped_amount_pkr=v.capped_amount_pkr,
-        awarded_amount_pkr=v.capped_amount_pkr,
+ENTITLEMENT_COLUMNS = (
+    "scheme_id",
+    "freelancer_id",
+    "receipts_counted",
+    "proceeds_usd",
+    "proceeds_pkr",
+    "previous_proceeds_usd",
+    "previous_proceeds_pkr",
+    "growth_percent",
+    "basis_pkr",
+    "raw_amount_pkr",
+    "capped_amount_pkr",
+    "awarded_amount_pkr",
+)
+EXCLUSION_COLUMNS = (
+    "scheme_id",
+    "freelancer_id",
+    "reason",
+    "detail",
+    "receipts_counted",
+    "proceeds_usd",
+    "proceeds_pkr",
+    "previous_proceeds_usd",
+    "growth_percent",
+)
+
+
+def _entitlement(scheme_id: int, row: FreelancerProceeds, v: Assessment) -> tuple:
+    return (
+        scheme_id,
+        row.freelancer_id,
+        row.receipts_counted,
+        row.proceeds_usd,
+        row.proceeds_pkr,
+        row.previous_proceeds_usd,
+        row.previous_proceeds_pkr,
+        v.growth_percent,
+        v.basis_pkr,
+        v.raw_amount_pkr,
+        v.capped_amount_pkr,
+        v.capped_amount_pkr,
     )
 
 
-def _exclusion(scheme, row: FreelancerProceeds, v: Assessment) -> Exclusion:
-    return Exclusion(
-        scheme=scheme,
-        freelancer_id=row.freelancer_id,
-        reason=v.reason,
-        detail=v.detail[:300],
-        receipts_counted=row.receipts_counted,
-        proceeds_usd=row.proceeds_usd,
-        proceeds_pkr=row.proceeds_pkr,
-        previous_proceeds_usd=row.previous_proceeds_usd,
-        growth_percent=v.growth_percent,
+def _exclusion(scheme_id: int, row: FreelancerProceeds, v: Assessment) -> tuple:
+    return (
+        scheme_id,
+        row.freelancer_id,
+        v.reason,
+        v.detail[:300],
+        row.receipts_counted,
+        row.proceeds_usd,
+        row.proceeds_pkr,
+        row.previous_proceeds_usd,
+        v.growth_percent,
     )
+
+
+def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert a batch of rows: COPY on PostgreSQL (an order of magnitude faster than INSERT for
+    a million rows), bulk_create elsewhere."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        q = connection.ops.quote_name
+        sql = f"COPY {q(model._meta.db_table)} ({', '.join(map(q, columns))}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
 
 
 def _allocate_in_db(scheme: IncentiveScheme, budget: Decimal) -> Decimal:
-    """Scale the scheme's awards to the budget (allocate_fund) and write them back in batches.
-    Memory: two arrays of 64-bit integers plus the allocation's lists."""
+    """Scale the scheme's awards to the budget (allocate_fund) and write them back: on PostgreSQL
+    through a temporary table filled by COPY and one UPDATE ... FROM, elsewhere in batches.
+    Memory: two arrays of 64-bit integers plus the allocation's integer lists."""
     ids, paisas = array("q"), array("q")
     rows = (
         Entitlement.objects.filter(scheme=scheme)
@@ -288,21 +335,29 @@ def _allocate_in_db(scheme: IncentiveScheme, budget: Decimal) -> Decimal:
         ids.append(pk)
         paisas.append(int(capped * 100))
     awards = allocate_fund(entitlements=paisas, budget=int(budget * 100))
+    del paisas
     table = connection.ops.quote_name(Entitlement._meta.db_table)
-    sql = f"UPDATE {table} SET awarded_amount_pkr = %s WHERE id = %s"  # noqa: S608
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), BATCH_SIZE):
-            cursor.executemany(
-                sql,
-                [
-                    (Decimal(a) / 100, pk)
-                    for pk, a in zip(
-                        ids[start : start + BATCH_SIZE],
-                        awards[start : start + BATCH_SIZE],
-                        strict=True,
-                    )
-                ],
+        if connection.vendor == "postgresql":
+            cursor.execute("DROP TABLE IF EXISTS incentive_awards")
+            cursor.execute(
+                "CREATE TEMPORARY TABLE incentive_awards (id bigint, paisas bigint) ON COMMIT DROP"
             )
+            with cursor.cursor.copy("COPY incentive_awards (id, paisas) FROM STDIN") as copy:
+                for pk, award in zip(ids, awards, strict=True):
+                    copy.write_row((pk, award))
+            cursor.execute(
+                f"UPDATE {table} AS e SET awarded_amount_pkr = a.paisas / 100.0 "  # noqa: S608
+                "FROM incentive_awards a WHERE e.id = a.id"
+            )
+            cursor.execute("DROP TABLE incentive_awards")
+        else:
+            sql = f"UPDATE {table} SET awarded_amount_pkr = %s WHERE id = %s"  # noqa: S608
+            for start in range(0, len(ids), BATCH_SIZE):
+                chunk = zip(
+                    ids[start : start + BATCH_SIZE], awards[start : start + BATCH_SIZE], strict=True
+                )
+                cursor.executemany(sql, [(Decimal(a) / 100, pk) for pk, a in chunk])
     return (Decimal(sum(awards)) / 100).quantize(CENT)
 
 
