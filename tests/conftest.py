@@ -29,7 +29,7 @@ def on_postgres() -> bool:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_session(django_db_setup, django_db_blocker):
+def _celery_worker_thread(django_db_setup, django_db_blocker):
     """A real Celery worker thread consuming from Redis, sharing this process's test database."""
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
@@ -47,6 +47,22 @@ def celery_worker_session(django_db_setup, django_db_blocker):
             shutdown_timeout=30,
         ) as worker:
             yield worker
+
+
+@pytest.fixture
+def celery_worker_session(_celery_worker_thread):
+    """Send tasks through Redis to the real worker for this test only.
+
+    Every other test runs tasks eagerly (test settings), so no task from one test is left on the
+    broker to run later against another test's data or during its teardown.
+    """
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    try:
+        yield _celery_worker_thread
+    finally:
+        app.conf.task_always_eager = True
 
 
 @pytest.fixture(autouse=True)
