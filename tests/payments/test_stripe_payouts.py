@@ -240,7 +240,7 @@ def test_selectors_match_a_plain_python_definition_on_small_data():
     assert invoices_in_transit_totals(freelancer=freelancer) == {}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_payouts_racing_for_one_remittance_match_it_once():
     connected = StripeAccountFactory()
     carried = ReceiptFactory(
