@@ -56,13 +56,37 @@ def celery_worker_session(_celery_worker_thread):
     Every other test runs tasks eagerly (test settings), so no task from one test is left on the
     broker to run later against another test's data or during its teardown.
     """
+    from celery.result import allow_join_result
+
     from config.celery import app
 
     app.conf.task_always_eager = False
     try:
-        yield _celery_worker_thread
+        # The test waits on results from the worker thread in this process, which Celery forbids
+        # inside a worker unless allowed explicitly.
+        with allow_join_result():
+            yield _celery_worker_thread
     finally:
         app.conf.task_always_eager = True
+        _wait_until_worker_idle(app)
+
+
+def _wait_until_worker_idle(app, timeout: float = 60.0) -> None:
+    """Let follow-up tasks the test enqueued finish, then drop what is left on the broker, so
+    the worker does not touch the database while the test's teardown flushes it."""
+    import time
+
+    from celery.worker import state
+
+    def idle() -> bool:
+        return not state.active_requests and not state.reserved_requests
+
+    deadline = time.monotonic() + timeout
+    for _ in range(2):
+        time.sleep(0.5)
+        while not idle() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        app.control.purge()
 
 
 @pytest.fixture(autouse=True)
