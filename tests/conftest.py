@@ -2,6 +2,7 @@
 DATABASE_URL and REDIS_URL are set; tests that depend on one of them are marked and skipped
 elsewhere."""
 
+import importlib
 import os
 
 import pytest
@@ -28,7 +29,7 @@ def on_postgres() -> bool:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_session(django_db_setup, django_db_blocker):
+def _celery_worker_thread(django_db_setup, django_db_blocker):
     """A real Celery worker thread consuming from Redis, sharing this process's test database."""
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
@@ -46,3 +47,81 @@ def celery_worker_session(django_db_setup, django_db_blocker):
             shutdown_timeout=30,
         ) as worker:
             yield worker
+
+
+@pytest.fixture
+def celery_worker_session(_celery_worker_thread):
+    """Send tasks through Redis to the real worker for this test only.
+
+    Every other test runs tasks eagerly (test settings), so no task from one test is left on the
+    broker to run later against another test's data or during its teardown.
+    """
+    from celery.result import allow_join_result
+
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    try:
+        # The test waits on results from the worker thread in this process, which Celery forbids
+        # inside a worker unless allowed explicitly.
+        with allow_join_result():
+            yield _celery_worker_thread
+    finally:
+        app.conf.task_always_eager = True
+        _wait_until_worker_idle(app)
+
+
+def _wait_until_worker_idle(app, timeout: float = 60.0) -> None:
+    """Let follow-up tasks the test enqueued finish, then drop what is left on the broker, so
+    the worker does not touch the database while the test's teardown flushes it."""
+    import time
+
+    from celery.worker import state
+
+    def idle() -> bool:
+        return not state.active_requests and not state.reserved_requests
+
+    deadline = time.monotonic() + timeout
+    for _ in range(2):
+        time.sleep(0.5)
+        while not idle() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        app.control.purge()
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Reference rows seeded by data migrations (purpose codes, service categories, staff groups).
+
+    Transactional tests end with a flush that empties every table, data-migration rows included;
+    the tests that run after them get the rows back here, as a migrated database would have them.
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    request.getfixturevalue("_django_db_helper")
+    from django.contrib.auth.models import Group, Permission
+
+    from freelancers.models import ServiceCategory
+    from payments.models import PurposeCode
+
+    if not PurposeCode.objects.exists():
+        seed_codes = importlib.import_module("payments.migrations.0002_seed_purpose_codes")
+        for code, description, category in seed_codes.CODES:
+            PurposeCode.objects.create(
+                code=code, description=description, category=category, is_it=True
+            )
+    if not ServiceCategory.objects.exists():
+        seed_categories = importlib.import_module(
+            "freelancers.migrations.0002_seed_service_categories"
+        )
+        for slug, name, is_it in seed_categories.CATEGORIES:
+            ServiceCategory.objects.create(slug=slug, name=name, is_it=is_it)
+    if not Group.objects.exists():
+        seed_groups = importlib.import_module("freelancers.migrations.0004_staff_groups")
+        for name, codenames in seed_groups.GROUPS.items():
+            group = Group.objects.create(name=name)
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label="freelancers", codename__in=codenames
+                )
+            )
