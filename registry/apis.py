@@ -71,7 +71,11 @@ def _as_of(request) -> datetime.datetime | None:
         )
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
-    return moment
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond +-15:59 (a 500 otherwise).
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        raise InvalidParameters({"as_of": ["Out of range."]}) from None
 
 
 def _render(request, rows: list[dict], columns: list[str], filename: str, fmt: str):

@@ -137,6 +137,10 @@ def _string(errors, obj, key, path, *, max_length, required=True, min_length=1) 
     if not isinstance(value, str):
         errors.add(path, "Must be a string.")
         return None
+    if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+        # Neither fits in PostgreSQL text: refuse here rather than fail in the database.
+        errors.add(path, "Must not contain NUL or unpaired surrogate characters.")
+        return None
     if not (min_length <= len(value) <= max_length):
         errors.add(path, f"Must be {min_length}-{max_length} characters.")
         return None
@@ -334,7 +338,7 @@ def event_parse(*, body: bytes) -> tuple[Event | None, dict[str, list[str]]]:
     errors = _Errors()
     try:
         payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return None, {"body": [f"Not valid UTF-8 JSON: {exc}"[:200]]}
     if not isinstance(payload, dict):
         return None, {"body": ["Must be a JSON object."]}
@@ -451,9 +455,10 @@ def _apply(bank: Bank, event: Event) -> str:
 
 
 def _truncated(body: bytes, limit: int | None) -> tuple[str, bool]:
+    # PostgreSQL text cannot hold NUL: the log keeps U+FFFD in its place.
     if limit is not None and len(body) > limit:
-        return body[:limit].decode("utf-8", "replace"), True
-    return body.decode("utf-8", "replace"), False
+        return body[:limit].decode("utf-8", "replace").replace("\x00", "\ufffd"), True
+    return body.decode("utf-8", "replace").replace("\x00", "\ufffd"), False
 
 
 def _record(

@@ -65,6 +65,12 @@ API_TABLE: dict[tuple[str, str], dict[str, object]] = {
         {"anonymous": DENIED, "owner": 400, "other": 404, "reviewer": 403, "approver": 403},
     ("POST", "/api/v1/invoices/{id}/void/"):
         {"anonymous": DENIED, "owner": 200, "other": 404, "reviewer": 403, "approver": 403},
+    ("GET", "/api/v1/earnings/accounts/"):
+        {"anonymous": DENIED, "owner": 200, "other": 200, "reviewer": 403, "approver": 403},
+    ("GET", "/api/v1/earnings/months/"):
+        {"anonymous": DENIED, "owner": 200, "other": 200, "reviewer": 403, "approver": 403},
+    ("GET", "/api/v1/earnings/months/{month}/"):
+        {"anonymous": DENIED, "owner": 200, "other": 200, "reviewer": 403, "approver": 403},
     ("GET", "/api/v1/statistics/monthly/"): dict.fromkeys(ROLES, 200),
     ("GET", "/api/v1/statistics/fiscal-years/"): dict.fromkeys(ROLES, 200),
     ("GET", "/api/v1/statistics/registrations/"): dict.fromkeys(ROLES, 200),
@@ -78,6 +84,7 @@ API_CALLS = {
     ("POST", "/api/v1/freelancers/applications/{id}/{action}/"): (
         "/api/v1/freelancers/applications/{A}/suspend/", {"reason": ""}),
     ("GET", "/api/v1/invoices/{id}/"): ("/api/v1/invoices/{A_INV}/", None),
+    ("GET", "/api/v1/earnings/months/{month}/"): ("/api/v1/earnings/months/{MONTH}/", None),
     ("POST", "/api/v1/invoices/{id}/send/"): ("/api/v1/invoices/{A_INV}/send/", {}),
     ("POST", "/api/v1/invoices/{id}/void/"): ("/api/v1/invoices/{A_INV_VOIDED}/void/", {}),
     ("PUT", "/api/v1/freelancers/me/"): (None, {"date_of_birth": "not a date"}),
@@ -123,6 +130,14 @@ PAGE_TABLE: dict[str, dict[str, object]] = {
     # A draft invoice has no public payment page yet: 404 for everyone.
     "/pay/{A_TOKEN}/": dict.fromkeys(ROLES, 404),
     "/pay/not-a-real-token/": dict.fromkeys(ROLES, 404),
+    "/earnings/": {"anonymous": LOGIN, "owner": 200, "other": 200, "reviewer": 403,
+                   "approver": 403},
+    "/earnings/{MONTH}/": {"anonymous": LOGIN, "owner": 200, "other": 200, "reviewer": 403,
+                           "approver": 403},
+    "/earnings/{MONTH}/csv/": {"anonymous": LOGIN, "owner": 200, "other": 200, "reviewer": 403,
+                               "approver": 403},
+    "/earnings/{MONTH}/pdf/": {"anonymous": LOGIN, "owner": 200, "other": 200, "reviewer": 403,
+                               "approver": 403},
     "/admin/": {"anonymous": 302, "owner": 302, "other": 302, "reviewer": 200, "approver": 200},
     "/admin/freelancers/freelancer/": {"anonymous": 302, "owner": 302, "other": 302,
                                        "reviewer": 200, "approver": 200},
@@ -196,6 +211,18 @@ for username, groups in (("acc-reviewer", ["Reviewers"]), ("acc-approver", ["App
                                     is_staff=True)
     user.groups.add(*Group.objects.filter(name__in=groups))
 
+from payments.models import Bank, DollarAccount, Receipt
+bank, _ = Bank.objects.get_or_create(code="ACCBANK", defaults={"name": "Access bank"})
+account = DollarAccount.objects.create(
+    iban="PK36SCBL0000001123456702", currency="USD", holder_cnic=a.cnic, bank=bank,
+    freelancer=a, opened_on=datetime.date(2024, 1, 1))
+today = timezone.localdate()
+Receipt.objects.create(
+    bank=bank, reference="ACCESS-OWNER-REF-1", iban=account.iban, account=account, freelancer=a,
+    amount=Decimal("777.00"), currency="USD", usd_amount=Decimal("777.00"),
+    pkr_rate=Decimal("278.5"), value_date=today, purpose_code=code,
+    remitter_name="Owner Client", remitter_country="US")
+out.update(MONTH=today.strftime("%Y-%m"), A_IBAN=account.iban, A_REF="ACCESS-OWNER-REF-1")
 out.update(A=a.pk, B=b.pk, C=c.pk, A_DOC=doc.pk, A_INV=inv_a.pk, A_INV_VOIDED=inv_void.pk,
            A_TOKEN=inv_a.public_token, A_REG=a.registration_number)
 print(json.dumps(out))
@@ -295,6 +322,27 @@ def test_every_portal_page_gives_each_role_what_the_table_says(stack, world):
     problems = run_table(stack, world, rows)
     TRIED["pages"] += len(rows) * len(ROLES)
     assert PROBE or problems == [], "\n".join(problems)
+
+
+def test_another_freelancer_never_sees_the_owners_earnings(stack, world):
+    """Earnings are always the signed-in freelancer's own: the owner's receipt shows up in the
+    owner's statement (API, CSV, page) and in nobody else's."""
+    ids = world["ids"]
+    paths = [
+        "/api/v1/earnings/accounts/",
+        "/api/v1/earnings/months/{MONTH}/",
+        "/earnings/{MONTH}/",
+        "/earnings/{MONTH}/csv/",
+    ]
+    for path in paths:
+        mine = call(stack, world, "owner", "GET", path, None)
+        theirs = call(stack, world, "other", "GET", path, None)
+        assert mine.status == 200 and theirs.status == 200, (path, mine.status, theirs.status)
+        owner_marks = [ids["A_IBAN"].encode(), ids["A_REF"].encode(), b"777"]
+        assert any(mark in mine.body for mark in owner_marks), (path, mine.body[:300])
+        leaked = [m for m in (ids["A_IBAN"].encode(), ids["A_REF"].encode()) if m in theirs.body]
+        assert leaked == [] and b"777.00" not in theirs.body, path
+    TRIED["api"] += 2 * len(paths)
 
 
 def application_status(stack, pk: int) -> str:

@@ -30,6 +30,10 @@ KNOWN_SCHEMA_GAPS = {
     ("GET /api/v1/statistics/monthly/", "ST105"): "format=csv answers text/csv, undocumented",
     ("GET /api/v1/statistics/fiscal-years/", "ST105"): "format=csv answers text/csv, undocumented",
     ("GET /api/v1/statistics/registrations/", "ST105"): "format=csv answers text/csv, undocumented",
+    ("GET /api/v1/earnings/accounts/", "ST108"): "documented as an array; the response is "
+    '{"results": [...]}',
+    ("GET /api/v1/earnings/months/", "ST108"): "documented as an array; the response is "
+    '{"results": [...]}',
 }
 
 
@@ -109,7 +113,10 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         "--report-junit-path",
         str(junit),
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=3000)
+    # Run from the log directory: schemathesis keeps a cache folder in its working directory.
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=3000, cwd=resilience_log_dir
+    )
     output = result.stdout + result.stderr
     (resilience_log_dir / f"schemathesis-{role}.log").write_text(output)
     total, failures = junit_results(junit)
@@ -153,5 +160,19 @@ def test_staff_application_list_documents_its_cursor_page(stack):
     if "/api/v1/freelancers/applications/" not in schema["paths"]:
         pytest.skip("registration not merged")
     operation = schema["paths"]["/api/v1/freelancers/applications/"]["get"]
+    documented = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert documented.get("type") != "array"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reported: the earnings lists are documented as arrays "
+    'but answer {"results": [...]} (issue 4)',
+)
+def test_earnings_lists_document_their_results_object(stack):
+    schema = schema_of(stack)
+    if "/api/v1/earnings/accounts/" not in schema["paths"]:
+        pytest.skip("earnings not merged")
+    operation = schema["paths"]["/api/v1/earnings/accounts/"]["get"]
     documented = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert documented.get("type") != "array"
