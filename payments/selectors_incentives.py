@@ -156,8 +156,8 @@ def proceeds_sql(*, scheme: IncentiveScheme) -> tuple[str, list]:
     columns and the same per-receipt expressions (``_Converted``), but cheaper per row: the
     purpose codes are resolved to ids first (no join), the freelancer's first counting day
     (the fiscal year's start or the day of approval, Asia/Karachi) is computed once per
-    freelancer instead of per receipt, the GROUP BY is on (freelancer, that day) and the
-    registration's status is joined to the much smaller result, and nothing is sorted. Tests
+    freelancer instead of per receipt (and only when the scheme asks for it), the registration's
+    status is joined to the much smaller result of the GROUP BY, and nothing is sorted. Tests
     compare the computation with a plain Python definition."""
     from django.db import connection
     from django.utils import timezone
@@ -171,22 +171,29 @@ def proceeds_sql(*, scheme: IncentiveScheme) -> tuple[str, list]:
     code_ids = list(codes.values_list("pk", flat=True))
     q = connection.ops.quote_name
     receipt, freelancer = q(Receipt._meta.db_table), q(Freelancer._meta.db_table)
+    # Dates are rendered as literals (they come from a validated fiscal year, never from input).
+    start_sql = f"DATE '{start.isoformat()}'"
     if scheme.require_approved_before_receipt:
-        counts_from = (
-            "CASE WHEN approved_at IS NULL THEN 'infinity'::date "
-            "ELSE GREATEST(%s::date, (approved_at AT TIME ZONE %s)::date) END"
+        # Receipts count from the later of the year's start and the day of approval: computed
+        # once per freelancer, joined before the GROUP BY.
+        source = (
+            f"{receipt} r JOIN (SELECT id, CASE WHEN approved_at IS NULL THEN 'infinity'::date "  # noqa: S608
+            f"ELSE GREATEST({start_sql}, (approved_at AT TIME ZONE %s)::date) END AS counts_from "
+            f"FROM {freelancer}) fr ON fr.id = r.freelancer_id"
         )
-        counts_params = [start, timezone.get_current_timezone_name()]
+        source_params = [timezone.get_current_timezone_name()]
+        cur, group = "r.value_date >= fr.counts_from", "r.freelancer_id, fr.counts_from"
     else:
-        counts_from, counts_params = "%s::date", [start]
+        # No join before the GROUP BY: the same shape as the bare per-freelancer sums.
+        source, source_params = f"{receipt} r", []
+        cur, group = f"r.value_date >= {start_sql}", "r.freelancer_id"
 
     # Per receipt only what must be: (amount - retained) x rate is summed exactly and scaled to
     # 1e-8 units once per freelancer; USD is summed as is where nothing was retained, and with
     # _Converted's very expression (its numeric division) where something was.
     pkr = "(r.amount - r.retained_amount) * r.pkr_rate"
     usd_part = "r.usd_amount * (r.amount - r.retained_amount) * 100000000 / r.amount"
-    cur = "r.value_date >= fr.counts_from"
-    prev = "r.value_date < %s"
+    prev = f"r.value_date < {start_sql}"
 
     def usd(when: str) -> str:
         return (
@@ -206,23 +213,14 @@ def proceeds_sql(*, scheme: IncentiveScheme) -> tuple[str, list]:
                    SUM({pkr}) FILTER (WHERE {cur}) * 100000000 AS cur_pkr,
                    {usd(prev)} AS prev_usd,
                    SUM({pkr}) FILTER (WHERE {prev}) * 100000000 AS prev_pkr
-            FROM {receipt} r
-            JOIN (SELECT id, {counts_from} AS counts_from FROM {freelancer}) fr
-              ON fr.id = r.freelancer_id
-            WHERE r.source = %s AND r.reversed_on IS NULL
+            FROM {source}
+            WHERE r.source = %s AND r.reversed_on IS NULL AND r.freelancer_id IS NOT NULL
               AND r.value_date >= %s AND r.value_date <= %s
               AND r.purpose_code_id = ANY(%s)
-            GROUP BY r.freelancer_id, fr.counts_from
+            GROUP BY {group}
         ) a JOIN {freelancer} f ON f.id = a.freelancer_id
     """  # noqa: S608 - table names and our own expressions only
-    params = [
-        *[start] * 3,  # the previous year's three FILTERs
-        *counts_params,
-        Receipt.Source.BANK,
-        previous_start,
-        end,
-        code_ids,
-    ]
+    params = [*source_params, Receipt.Source.BANK, previous_start, end, code_ids]
     return sql, params
 
 

@@ -195,9 +195,10 @@ def scheme_compute(
     """Compute the scheme: delete and re-insert its entitlements and exclusions in ONE
     transaction, holding the scheme row locked (FOR UPDATE), only while it is draft or computed.
 
-    Set-based: one GROUP BY query over the receipts of both fiscal years, streamed; the rules are
-    applied to each streamed row in memory and rows are written in batches (COPY on
-    PostgreSQL), so no query is made per freelancer and memory stays bounded. Deterministic: the
+    Set-based: one GROUP BY query over the receipts of both fiscal years. On PostgreSQL the
+    query, the rules, the fund allocation and both inserts are ONE statement (``_assess_in_sql``);
+    elsewhere the query is streamed, ``assess`` judges each row and rows are written in batches.
+    No query is made per freelancer and memory stays bounded. Deterministic: the
     same data on the same ``as_of`` day gives the same rows. ``by`` becomes ``computed_by``
     (four eyes: they cannot approve). Raises IncentiveError if the scheme is approved or paid.
     """
@@ -469,8 +470,9 @@ def _assess_in_sql(
 
 
 def _allocate_in_db(scheme: IncentiveScheme, budget: Decimal) -> Decimal:
-    """Scale the scheme's awards to the budget (allocate_fund) and write them back: on PostgreSQL
-    through a temporary table filled by COPY and one UPDATE ... FROM, elsewhere in batches.
+    """Scale the scheme's awards to the budget (allocate_fund) and write them back (the path
+    without SQL allocation, i.e. not PostgreSQL): through a temporary table filled by COPY and
+    one UPDATE ... FROM on PostgreSQL, elsewhere in batches.
     Memory: two arrays of 64-bit integers plus the allocation's integer lists."""
     ids, paisas = array("q"), array("q")
     rows = (
