@@ -7,6 +7,7 @@ test compares it with a plain Python definition on small data.
 """
 
 import datetime
+import string
 from collections.abc import Iterable
 
 from django.db import connection
@@ -25,7 +26,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, ExtractMonth, ExtractYear, NullIf, Round
 
-from payments.models import Receipt
+from freelancers.models import Province
+from payments.models import PurposeCode, Receipt
 from payments.selectors import counted_receipts
 from registry.models import (
     Dimension,
@@ -85,6 +87,87 @@ def figures_queryset(
     )
 
 
+def _label_numbers(dimension: str) -> tuple[str, list[tuple[object, int]], list[str]]:
+    """For the integer-key SQL: the receipt column a label comes from, (value, number) pairs for
+    a VALUES list, and the label of each number (number 0 = not in the list)."""
+    if dimension == Dimension.CATEGORY:
+        codes = list(PurposeCode.objects.order_by("id").values_list("id", "category"))
+        labels = sorted({category for _, category in codes})
+        number = {label: i + 1 for i, label in enumerate(labels)}
+        return "purpose_code_id", [(pk, number[cat]) for pk, cat in codes], ["", *labels]
+    if dimension == Dimension.COUNTRY:
+        letters = string.ascii_uppercase
+        labels = ["", *(a + b for a in letters for b in letters)]
+        return "remitter_country", [(label, i + 1) for i, label in enumerate(labels)], ["", *labels]
+    labels = [UNKNOWN_PROVINCE, *Province.values]
+    return "prov", [(label, i + 1) for i, label in enumerate(labels)], ["", *labels]
+
+
+def _figure_rows_int_key(
+    *, kind: str, dimension: str, start: datetime.date | None, end: datetime.date | None
+) -> list[tuple] | None:
+    """PostgreSQL only: the rows of ``figures_queryset`` from SQL that groups by ONE integer per
+    receipt (period * 1000 + label number, labels mapped through a small VALUES list), so the
+    sort behind ``COUNT(DISTINCT freelancer_id)`` compares one integer instead of a numeric period
+    and a collated text label (about 2x faster on 10M receipts). The receipts are the same ORM
+    queryset. Returns None when a receipt carries a label outside the list (the caller then runs
+    the ORM query), so the result is always exact."""
+    receipts = counted_receipts()
+    if start is not None:
+        receipts = receipts.filter(value_date__gte=start)
+    if end is not None:
+        receipts = receipts.filter(value_date__lt=end)
+    column, pairs, labels = _label_numbers(dimension)
+    fields = ["value_date", "usd_amount", "freelancer_id", "purpose_code_id", "remitter_country"]
+    if dimension == Dimension.PROVINCE:
+        receipts = receipts.annotate(prov=_dimension_expression(Dimension.PROVINCE))
+        fields.append("prov")
+    inner_sql, inner_params = receipts.values(*fields).order_by().query.sql_with_params()
+    if kind == PeriodKind.MONTH:
+        period = "(date_part('year', s.value_date) * 12 + date_part('month', s.value_date) - 1)"
+    else:
+        period = (
+            "(date_part('year', s.value_date)"
+            " - CASE WHEN date_part('month', s.value_date) < 7 THEN 1 ELSE 0 END)"
+        )
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    # Identifiers and expressions are constants of this module; every value is a parameter.
+    sql = (
+        f"SELECT k.key, (SUM(k.usd_amount) * 100)::bigint, COUNT(*), "  # noqa: S608
+        f"COUNT(DISTINCT k.freelancer_id) FROM (SELECT {period}::bigint * 1000 "
+        f"+ COALESCE(m.n, 0) AS key, s.usd_amount, s.freelancer_id FROM ({inner_sql}) s "
+        f"LEFT JOIN (VALUES {values}) AS m(v, n) ON m.v = s.{column}) k GROUP BY k.key"
+    )
+    params = [*inner_params, *(x for pair in pairs for x in pair)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    out = []
+    for key, cents, receipts_count, freelancers in rows:
+        index, number = divmod(key, 1000)
+        if number == 0:
+            return None
+        p = (index // 12) * 100 + index % 12 + 1 if kind == PeriodKind.MONTH else index
+        out.append((p, labels[number], cents, receipts_count, freelancers))
+    return out
+
+
+def figure_rows(
+    *, kind: str, dimension: str, start: datetime.date | None, end: datetime.date | None
+) -> list[tuple]:
+    """(period, label, cents, receipts, distinct freelancers) rows of one breakdown: the
+    integer-key SQL on PostgreSQL, the ORM query elsewhere (or when a label is unexpected)."""
+    if connection.vendor == "postgresql":
+        rows = _figure_rows_int_key(kind=kind, dimension=dimension, start=start, end=end)
+        if rows is not None:
+            return rows
+    return list(
+        figures_queryset(kind=kind, dimension=dimension, start=start, end=end).values_list(
+            "p", "g", "cents", "n", "f"
+        )
+    )
+
+
 def figures_insert(
     *, kind: str, batch: str, start: datetime.date | None, end: datetime.date | None
 ) -> int:
@@ -104,9 +187,7 @@ def figures_insert(
     figures: list[StatisticsFigure] = []
     totals: dict[int, list[int]] = {}
     for dimension in (Dimension.CATEGORY, Dimension.COUNTRY, Dimension.PROVINCE):
-        rows = figures_queryset(kind=kind, dimension=dimension, start=start, end=end).values_list(
-            "p", "g", "cents", "n", "f"
-        )
+        rows = figure_rows(kind=kind, dimension=dimension, start=start, end=end)
         for period, label, cents, receipts, freelancers in rows:
             revision_id = revision_of.get(period)
             if revision_id is None:  # a period the caller did not open a revision for

@@ -49,7 +49,7 @@ def bare_monthly(tuned: bool):
 
 
 def bare_all_figures():
-    """The same six grouped SELECTs the rebuild runs, as bare SQL, results only fetched."""
+    """The six ORM grouped SELECTs (figures_queryset) as bare SQL, results only fetched."""
     with transaction.atomic(), connection.cursor() as cursor:
         tune_aggregation(work_mem=REBUILD_WORK_MEM)
         for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
