@@ -43,3 +43,29 @@ def test_enqueue_on_commit_sends_nothing_when_the_transaction_rolls_back():
     with transaction.atomic():
         enqueue_on_commit(recorded, 8)
     assert sent == [8]
+
+
+def test_the_redis_result_backend_gives_up_quickly_so_an_outage_cannot_hold_a_request():
+    """Celery's Redis result backend retries 20 times a second apart by default: a webhook that
+    enqueues a task while Redis is down would answer only after 20 s."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import django, json; django.setup();"
+        "from config.celery import app;"
+        "print(json.dumps(app.backend.retry_policy))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    policy = json.loads(out.stdout.strip().splitlines()[-1])
+    assert policy["max_retries"] <= 2, out.stderr
+    assert policy["interval_max"] <= 1

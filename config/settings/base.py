@@ -147,6 +147,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600, "socket_conne
 # With Redis down, publishing gives up within about a second instead of holding a web request;
 # the work stays in the database and the periodic sweeps enqueue it again.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# The Redis result backend would otherwise retry 20 times a second apart when a task is sent
+# while Redis is down, holding the request that enqueued it for 20 s.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    },
+    "socket_connect_timeout": 2,
+}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
     "interval_start": 0,
