@@ -1,12 +1,16 @@
 """Demo population for the freelancers app: staff users and freelancers in every status."""
 
 import datetime
+import hashlib
 import random
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from freelancers.models import Freelancer, Province, ServiceCategory
+from freelancers.models import Freelancer, Province, ServiceCategory, StatusChange
+from freelancers.services.workflow import registration_number_allocate
 
 DEMO_PASSWORD = "demo-pass-2026"
 STAFF = [
@@ -15,6 +19,27 @@ STAFF = [
     ("reviewer", False, "board reviewer: recommends approve/reject"),
     ("approver", False, "board approver: decides applications, approves payouts"),
 ]
+STAFF_GROUPS = {"reviewer": ["Reviewers"], "approver": ["Approvers"], "admin": []}
+REGISTRATION_DAYS = 365
+
+
+def demo_totp_key(username: str) -> str:
+    """A fixed TOTP secret per demo staff user (hex), so the demo prints the same one each run.
+    Demo only: real devices get random keys when enrolled in the admin."""
+    return hashlib.sha256(f"pseb-demo-totp-{username}".encode()).hexdigest()[:40]
+
+
+def ensure_totp_device(user) -> TOTPDevice:
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, name="demo", defaults={"key": demo_totp_key(user.username), "confirmed": True}
+    )
+    if device.key != demo_totp_key(user.username) or not device.confirmed:
+        device.key = demo_totp_key(user.username)
+        device.confirmed = True
+        device.save()
+    return device
+
+
 FIRST = ["Ayesha", "Bilal", "Hina", "Usman", "Sana", "Hamza", "Fatima", "Ali", "Zainab", "Omar"]
 LAST = [
     "Khan",
@@ -66,8 +91,22 @@ def load_staff() -> list[tuple[str, str]]:
         user.is_superuser = is_superuser
         user.set_password(DEMO_PASSWORD)
         user.save()
+        user.groups.set(Group.objects.filter(name__in=STAFF_GROUPS.get(username, [])))
+        ensure_totp_device(user)
         created.append((username, description))
     return created
+
+
+def staff_sign_in_lines() -> list[str]:
+    """What a newcomer needs to sign in to the admin with the second factor."""
+    lines = [
+        "Admin sign-in needs a TOTP code (second factor). Current code for a user:",
+        "  python manage.py demo_totp <username>",
+        "or add the secret to an authenticator app:",
+    ]
+    for device in TOTPDevice.objects.filter(name="demo").select_related("user").order_by("user_id"):
+        lines.append(f"  {device.user.username:<10} {device.config_url}")
+    return lines
 
 
 def load_freelancers(rng: random.Random) -> list[Freelancer]:
@@ -109,16 +148,40 @@ def load_freelancers(rng: random.Random) -> list[Freelancer]:
                 "province": province,
                 "status": status,
                 "submitted_at": None if status == Freelancer.Status.DRAFT else submitted_at,
+                "email_verified_at": submitted_at,
+                "declaration_accepted_at": (
+                    None if status == Freelancer.Status.DRAFT else submitted_at
+                ),
+                "review_round": 0 if status == Freelancer.Status.DRAFT else 1,
             },
         )
         picked = rng.sample(categories, k=1 + index % 3)  # drawn every run: same stream each time
         if created:
             freelancer.categories.set(picked)
+            if status != Freelancer.Status.DRAFT:
+                StatusChange.objects.create(
+                    freelancer=freelancer,
+                    from_status=Freelancer.Status.DRAFT,
+                    to_status=Freelancer.Status.SUBMITTED,
+                    actor=user,
+                )
             if status == Freelancer.Status.APPROVED:
                 approved_at = submitted_at + datetime.timedelta(days=3)
                 freelancer.approved_at = approved_at
-                freelancer.registration_number = f"PSEB-F-{approved_at.year}-{index + 1:06d}"
-                freelancer.expires_on = (approved_at + datetime.timedelta(days=365 * 2)).date()
+                # Numbers come from the same counter as real approvals, so they never collide.
+                freelancer.registration_number = registration_number_allocate(year=approved_at.year)
+                # Valid one year: the oldest demo registrations show as expired, a few are
+                # inside the 30-day renewal window.
+                freelancer.expires_on = (
+                    approved_at + datetime.timedelta(days=REGISTRATION_DAYS)
+                ).date()
                 freelancer.save()
+            elif status == Freelancer.Status.CHANGES_REQUESTED:
+                StatusChange.objects.create(
+                    freelancer=freelancer,
+                    from_status=Freelancer.Status.SUBMITTED,
+                    to_status=status,
+                    reason="Your CNIC back side is blurred; please upload a clearer scan.",
+                )
         freelancers.append(freelancer)
     return freelancers

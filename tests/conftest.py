@@ -2,6 +2,7 @@
 DATABASE_URL and REDIS_URL are set; tests that depend on one of them are marked and skipped
 elsewhere."""
 
+import importlib
 import os
 
 import pytest
@@ -46,3 +47,41 @@ def celery_worker_session(django_db_setup, django_db_blocker):
             shutdown_timeout=30,
         ) as worker:
             yield worker
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Reference rows seeded by data migrations (purpose codes, service categories, staff groups).
+
+    Transactional tests end with a flush that empties every table, data-migration rows included;
+    the tests that run after them get the rows back here, as a migrated database would have them.
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    request.getfixturevalue("_django_db_helper")
+    from django.contrib.auth.models import Group, Permission
+
+    from freelancers.models import ServiceCategory
+    from payments.models import PurposeCode
+
+    if not PurposeCode.objects.exists():
+        seed_codes = importlib.import_module("payments.migrations.0002_seed_purpose_codes")
+        for code, description, category in seed_codes.CODES:
+            PurposeCode.objects.create(
+                code=code, description=description, category=category, is_it=True
+            )
+    if not ServiceCategory.objects.exists():
+        seed_categories = importlib.import_module(
+            "freelancers.migrations.0002_seed_service_categories"
+        )
+        for slug, name, is_it in seed_categories.CATEGORIES:
+            ServiceCategory.objects.create(slug=slug, name=name, is_it=is_it)
+    if not Group.objects.exists():
+        seed_groups = importlib.import_module("freelancers.migrations.0004_staff_groups")
+        for name, codenames in seed_groups.GROUPS.items():
+            group = Group.objects.create(name=name)
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label="freelancers", codename__in=codenames
+                )
+            )

@@ -112,3 +112,59 @@ class ReceiptFactory(factory.django.DjangoModelFactory):
     tax_withheld_pkr = Decimal("0.00")
     remitter_name = "Acme Inc"
     remitter_country = "US"
+
+
+# --- incentives (payments) ---------------------------------------------------------------------
+from payments.models import IncentiveScheme, PayoutAccount  # noqa: E402
+
+
+class IncentiveSchemeFactory(factory.django.DjangoModelFactory):
+    """A 5% rebate on all converted proceeds of fiscal year 2023-24, no minimum, no cap."""
+
+    class Meta:
+        model = IncentiveScheme
+
+    name = factory.Sequence(lambda n: f"Scheme {n}")
+    kind = IncentiveScheme.Kind.REBATE
+    fiscal_year = "2023-24"
+    rate_percent = Decimal("5")
+    basis = IncentiveScheme.Basis.ALL
+    min_proceeds_usd = Decimal("0")
+
+
+class PayoutAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PayoutAccount
+
+    freelancer = factory.SubFactory(ApprovedFreelancerFactory)
+    iban = factory.Sequence(lambda n: make_iban("MEZN", 700_000 + n))
+    account_title = factory.LazyAttribute(lambda o: o.freelancer.full_name)
+
+
+# --- Stripe invoices (payments/models/stripe.py) ---
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.Invoice"
+
+    freelancer = factory.SubFactory(ApprovedFreelancerFactory)
+    client_name = "Globex Corporation"
+    client_email = "ap@globex.example.com"
+    client_country = "US"
+    description = "Backend development, March"
+    amount = Decimal("1500.00")
+    currency = "USD"
+    purpose_code = factory.LazyFunction(purpose_code)
+    due_date = factory.LazyFunction(lambda: datetime.date.today() + datetime.timedelta(days=30))
+
+
+class StripeAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.StripeAccount"
+
+    freelancer = factory.SubFactory(ApprovedFreelancerFactory)
+    account_id = factory.Sequence(lambda n: f"acct_test{n:08d}")
+    payout_account = factory.SubFactory(
+        DollarAccountFactory, freelancer=factory.SelfAttribute("..freelancer")
+    )

@@ -157,11 +157,34 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("batch"))
 CELERY_TASK_ROUTES = {
     "registry.tasks.*": {"queue": "batch"},
-    "payments.tasks.incentive_*": {"queue": "batch"},
+    "payments.tasks.incentives.incentive_*": {"queue": "batch"},
 }
 # Safety nets: periodic sweeps that pick up work whose on-commit task never ran.
 # Each app adds its own entries in its AppConfig.ready().
 CELERY_BEAT_SCHEDULE: dict = {}
+# payments (banks): link accounts/receipts left unlinked, apply unapplied reversals; prune the log
+# of rejected webhook deliveries.
+CELERY_BEAT_SCHEDULE["payments-banks-link-sweep"] = {
+    "task": "payments.tasks.banks_link_sweep",
+    "schedule": 600.0,
+}
+CELERY_BEAT_SCHEDULE["payments-bank-deliveries-prune"] = {
+    "task": "payments.tasks.bank_deliveries_prune",
+    "schedule": 24 * 3600.0,
+}
+BANK_WEBHOOK_REJECTED_RETENTION_DAYS = env.int("BANK_WEBHOOK_REJECTED_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["incentive-compute-sweep"] = {
+    "task": "payments.tasks.incentives.incentive_sweep",
+    "schedule": 600.0,
+}
+CELERY_BEAT_SCHEDULE["stripe-events-sweep"] = {
+    "task": "payments.tasks.stripe_events_sweep",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["stripe-payouts-match-sweep"] = {
+    "task": "payments.tasks.stripe_payouts_match_sweep",
+    "schedule": 3600.0,
+}
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -182,6 +205,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Staff sign in to the admin with a password and a TOTP code (django-otp; freelancers.admin_site).
+ADMIN_OTP_REQUIRED = env_bool("ADMIN_OTP_REQUIRED", True)
 
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -239,6 +264,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status" field with their own choices: name each enum explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStatusEnum": "freelancers.models.Freelancer.Status",
+        "InvoiceStatusEnum": "payments.models.stripe.Invoice.Status",
+        "IncentiveSchemeStatusEnum": "payments.models.incentives.IncentiveScheme.Status",
+    },
 }
 
 # --- Security defaults common to all environments ------------------------------------------------

@@ -18,3 +18,5 @@ STORAGES["default"]["OPTIONS"]["location"] = str(BASE_DIR / ".test-media")  # no
 # database and SQLite's real locking, as in the demo.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+# Other apps' admin tests sign in without a TOTP device; tests/freelancers switch it back on.
+ADMIN_OTP_REQUIRED = False

@@ -140,6 +140,14 @@ class Receipt(models.Model):
         ]
         indexes = [
             models.Index(fields=["freelancer", "value_date"], name="receipt_freelancer_date_idx"),
+            # Reconciliation (per bank and day) and the admin's bank filter.
+            models.Index(fields=["bank", "value_date"], name="receipt_bank_date_idx"),
+            # The unmatched queue and the linking sweep read only unmatched receipts.
+            models.Index(
+                fields=["iban"],
+                condition=Q(account__isnull=True),
+                name="receipt_unmatched_iban_idx",
+            ),
         ]
 
     def __str__(self) -> str:

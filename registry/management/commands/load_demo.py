@@ -8,6 +8,8 @@ from django.db import transaction
 
 from freelancers import demo as freelancers_demo
 from payments import demo as payments_demo
+from payments import demo_stripe
+from registry import demo as registry_demo
 
 
 class Command(BaseCommand):
@@ -23,6 +25,8 @@ class Command(BaseCommand):
             freelancers = freelancers_demo.load_freelancers(rng)
             banks = payments_demo.load_banks()
             receipts = payments_demo.load_accounts_and_receipts(rng, freelancers)
+            invoices = demo_stripe.load_invoices(freelancers)
+        statistics_periods = registry_demo.load_statistics()
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"  freelancers: {len(freelancers)}, new receipts: {receipts}")
         self.stdout.write("")
@@ -35,4 +39,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Freelancers: freelancer1 ... freelancer{len(freelancers)}, same password."
         )
+        self.stdout.write(
+            f"Statistics ({statistics_periods} periods): http://127.0.0.1:8000/statistics/ and "
+            "/api/v1/statistics/monthly/?format=csv"
+        )
+        for line in freelancers_demo.staff_sign_in_lines():
+            self.stdout.write(line)
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
+        self.stdout.write(demo_stripe.describe(invoices))

@@ -1,0 +1,467 @@
+"""Incentive schemes: compute, allocate a fund, approve with four eyes, export and pay.
+
+Rounding rules (all amounts are PKR with two places unless named USD):
+- proceeds: summed exactly per freelancer and rounded once, half up, to the paisa/cent
+  (payments.selectors_incentives);
+- raw amount = basis x rate / 100, rounded half up to the paisa; capped = min(raw, cap);
+- fund allocation works in integer paisas: floor of the pro rata share, then the remaining
+  paisas one each by the largest remainder (ties: lower freelancer id first).
+"""
+
+import datetime
+import logging
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from freelancers.models import Freelancer
+from payments.models import (
+    Entitlement,
+    Exclusion,
+    IncentivePayout,
+    IncentiveScheme,
+    PayoutAccount,
+    PayoutBatch,
+)
+from payments.selectors_incentives import FreelancerProceeds, proceeds_by_freelancer
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+BATCH_SIZE = 5_000
+APPROVE_PERMISSION = "payments.approve_incentive"
+MANAGE_PERMISSION = "payments.change_incentivescheme"
+
+
+class IncentiveError(Exception):
+    """A request the scheme's state or the rules do not allow; the message says why."""
+
+
+def _paisa(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+# --- Fund allocation ----------------------------------------------------------------------------
+
+
+def allocate_fund(*, entitlements: Sequence[int], budget: int) -> list[int]:
+    """Awards in integer paisas for ``entitlements`` (paisas, in tie-break order) under ``budget``.
+
+    If the entitlements fit the budget each is awarded in full. Otherwise each award is
+    floor(entitlement x budget / total), and the ``budget - sum(floors)`` remaining paisas go one
+    each to the largest remainders, ties to the earlier position. Guarantees: the awards add up to
+    exactly the budget, no award exceeds its entitlement, and each is within one paisa of its exact
+    pro rata share. Pure; O(n log n) time, O(n) integers of memory.
+    """
+    if budget < 0 or any(e < 0 for e in entitlements):
+        raise ValueError("entitlements and budget must be non-negative")
+    total = sum(entitlements)
+    if total <= budget:
+        return list(entitlements)
+    awards = [0] * len(entitlements)
+    remainders = [0] * len(entitlements)
+    for i, e in enumerate(entitlements):
+        awards[i], remainders[i] = divmod(e * budget, total)
+    left = budget - sum(awards)
+    # Python's sort is stable also with reverse=True: equal remainders keep their order.
+    for i in sorted(range(len(entitlements)), key=remainders.__getitem__, reverse=True)[:left]:
+        awards[i] += 1
+    return awards
+
+
+# --- Eligibility ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The verdict for one freelancer: ``reason`` empty means eligible."""
+
+    reason: str
+    detail: str
+    growth_percent: Decimal | None
+    basis_pkr: Decimal = Decimal(0)
+    raw_amount_pkr: Decimal = Decimal(0)
+    capped_amount_pkr: Decimal = Decimal(0)
+
+
+def assess(*, scheme: IncentiveScheme, row: FreelancerProceeds, as_of: datetime.date) -> Assessment:
+    """Apply the scheme's rules, in order, to one freelancer's proceeds. Pure.
+
+    Registration valid on ``as_of`` (approved, not expired) -> converted proceeds in the year ->
+    minimum (USD) -> growth over the previous year (USD, when required) -> basis (all, or the
+    increase in PKR) -> rate (half up to the paisa) -> cap.
+    """
+    R = Exclusion.Reason
+    growth = None
+    if row.previous_proceeds_usd > 0:
+        growth = _paisa(
+            (row.proceeds_usd - row.previous_proceeds_usd) * 100 / row.previous_proceeds_usd
+        )
+    if row.status != Freelancer.Status.APPROVED or (row.expires_on and row.expires_on < as_of):
+        state = "expired" if row.status == Freelancer.Status.APPROVED else row.status
+        return Assessment(R.REGISTRATION_INVALID, f"Registration is {state} on {as_of}.", growth)
+    if row.receipts_counted == 0 or row.proceeds_pkr <= 0:
+        return Assessment(
+            R.NO_PROCEEDS,
+            "No converted proceeds counted in the fiscal year (money kept in foreign currency, "
+            "or received before approval, does not count).",
+            growth,
+        )
+    if row.proceeds_usd < scheme.min_proceeds_usd:
+        return Assessment(
+            R.BELOW_MINIMUM,
+            f"Converted proceeds USD {row.proceeds_usd:,} are below the minimum "
+            f"USD {scheme.min_proceeds_usd:,}.",
+            growth,
+        )
+    required = scheme.growth_required_percent
+    if required is not None:
+        if row.previous_proceeds_usd <= 0:
+            return Assessment(
+                R.NO_PREVIOUS_YEAR,
+                "No converted proceeds in the previous fiscal year to measure growth against.",
+                growth,
+            )
+        # Exact comparison: current >= previous x (1 + required/100).
+        if row.proceeds_usd * 100 < row.previous_proceeds_usd * (100 + required):
+            return Assessment(
+                R.INSUFFICIENT_GROWTH,
+                f"Growth of {growth}% is below the required {required.normalize():f}%.",
+                growth,
+            )
+    if scheme.basis == IncentiveScheme.Basis.INCREASE:
+        basis = row.proceeds_pkr - row.previous_proceeds_pkr
+        if basis <= 0:
+            return Assessment(
+                R.NO_INCREASE,
+                f"Converted proceeds PKR {row.proceeds_pkr:,} did not increase over the previous "
+                f"year's PKR {row.previous_proceeds_pkr:,}.",
+                growth,
+            )
+    else:
+        basis = row.proceeds_pkr
+    raw = _paisa(basis * scheme.rate_percent / 100)
+    capped = raw
+    if scheme.cap_per_freelancer_pkr is not None:
+        capped = min(raw, scheme.cap_per_freelancer_pkr)
+    if capped <= 0:
+        return Assessment(R.ZERO_AMOUNT, "The amount rounds to zero.", growth, basis, raw, capped)
+    return Assessment("", "", growth, basis, raw, capped)
+
+
+# --- Compute -------------------------------------------------------------------------------------
+
+
+def scheme_request_compute(*, scheme_id: int, by: AbstractBaseUser) -> IncentiveScheme:
+    """Ask for a (re)computation: records who asked and enqueues ``incentive_compute`` after
+    commit. The periodic sweep re-enqueues a request whose task never ran. Raises
+    IncentiveError once the scheme is approved or paid, PermissionDenied for non-staff."""
+    if not (by.is_staff and by.has_perm(MANAGE_PERMISSION)):
+        raise PermissionDenied("Computing a scheme needs staff with change permission on schemes.")
+    from payments.tasks.incentives import incentive_compute
+
+    with transaction.atomic():
+        scheme = IncentiveScheme.objects.select_for_update().get(pk=scheme_id)
+        if scheme.is_frozen:
+            raise IncentiveError(f"{scheme} is {scheme.status}: its figures are frozen.")
+        scheme.compute_requested_at = timezone.now()
+        scheme.compute_requested_by = by
+        scheme.save(update_fields=["compute_requested_at", "compute_requested_by", "updated_at"])
+        transaction.on_commit(lambda: incentive_compute.delay(scheme.pk))
+    return scheme
+
+
+def scheme_compute(
+    *, scheme_id: int, by: AbstractBaseUser | None, as_of: datetime.date | None = None
+) -> IncentiveScheme:
+    """Compute the scheme: delete and re-insert its entitlements and exclusions in ONE
+    transaction, holding the scheme row locked (FOR UPDATE), only while it is draft or computed.
+
+    Set-based: one GROUP BY query over the receipts of both fiscal years, streamed; the rules are
+    applied to each streamed row in memory and rows are written with bulk_create in batches, so no
+    query is made per freelancer and memory stays bounded. Deterministic: the same data on the same
+    ``as_of`` day gives the same rows. ``by`` becomes ``computed_by`` (four eyes: they cannot
+    approve). Raises IncentiveError if the scheme is approved or paid.
+    """
+    as_of = as_of or timezone.localdate()
+    with transaction.atomic():
+        scheme = IncentiveScheme.objects.select_for_update().get(pk=scheme_id)
+        if scheme.is_frozen:
+            raise IncentiveError(f"{scheme} is {scheme.status}: its figures are frozen.")
+        Entitlement.objects.filter(scheme=scheme).delete()
+        Exclusion.objects.filter(scheme=scheme).delete()
+        eligible, excluded = [], []
+        n_eligible = n_excluded = 0
+        entitled_total = Decimal(0)
+        for row in proceeds_by_freelancer(scheme=scheme):
+            verdict = assess(scheme=scheme, row=row, as_of=as_of)
+            if verdict.reason:
+                excluded.append(_exclusion(scheme, row, verdict))
+                n_excluded += 1
+            else:
+                eligible.append(_entitlement(scheme, row, verdict))
+                n_eligible += 1
+                entitled_total += verdict.capped_amount_pkr
+            if len(eligible) >= BATCH_SIZE:
+                Entitlement.objects.bulk_create(eligible)
+                eligible.clear()
+            if len(excluded) >= BATCH_SIZE:
+                Exclusion.objects.bulk_create(excluded)
+                excluded.clear()
+        Entitlement.objects.bulk_create(eligible)
+        Exclusion.objects.bulk_create(excluded)
+        awarded_total, scaled = entitled_total, False
+        budget = scheme.fund_budget_pkr
+        if budget is not None and entitled_total > budget:
+            awarded_total, scaled = _allocate_in_db(scheme, budget), True
+        scheme.status = IncentiveScheme.Status.COMPUTED
+        scheme.revision += 1
+        scheme.computed_at = timezone.now()
+        scheme.computed_by = by
+        scheme.compute_requested_at = None
+        scheme.compute_error = ""
+        scheme.eligible_count = n_eligible
+        scheme.excluded_count = n_excluded
+        scheme.entitled_total_pkr = entitled_total
+        scheme.awarded_total_pkr = awarded_total
+        scheme.scaled = scaled
+        scheme.save()
+    logger.info(
+        "incentive scheme %s computed: %s eligible, %s excluded, PKR %s awarded",
+        scheme.pk,
+        n_eligible,
+        n_excluded,
+        awarded_total,
+    )
+    return scheme
+
+
+def _entitlement(scheme, row: FreelancerProceeds, v: Assessment) -> Entitlement:
+    return Entitlement(
+        scheme=scheme,
+        freelancer_id=row.freelancer_id,
+        receipts_counted=row.receipts_counted,
+        proceeds_usd=row.proceeds_usd,
+        proceeds_pkr=row.proceeds_pkr,
+        previous_proceeds_usd=row.previous_proceeds_usd,
+        previous_proceeds_pkr=row.previous_proceeds_pkr,
+        growth_percent=v.growth_percent,
+        basis_pkr=v.basis_pkr,
+        raw_amount_pkr=v.raw_amount_pkr,
+        capped_amount_pkr=v.capped_amount_pkr,
+        awarded_amount_pkr=v.capped_amount_pkr,
+    )
+
+
+def _exclusion(scheme, row: FreelancerProceeds, v: Assessment) -> Exclusion:
+    return Exclusion(
+        scheme=scheme,
+        freelancer_id=row.freelancer_id,
+        reason=v.reason,
+        detail=v.detail[:300],
+        receipts_counted=row.receipts_counted,
+        proceeds_usd=row.proceeds_usd,
+        proceeds_pkr=row.proceeds_pkr,
+        previous_proceeds_usd=row.previous_proceeds_usd,
+        growth_percent=v.growth_percent,
+    )
+
+
+def _allocate_in_db(scheme: IncentiveScheme, budget: Decimal) -> Decimal:
+    """Scale the scheme's awards to the budget (allocate_fund) and write them back in batches.
+    Memory: two arrays of 64-bit integers plus the allocation's lists."""
+    ids, paisas = array("q"), array("q")
+    rows = (
+        Entitlement.objects.filter(scheme=scheme)
+        .order_by("freelancer_id")
+        .values_list("id", "capped_amount_pkr")
+    )
+    for pk, capped in rows.iterator(chunk_size=20_000):
+        ids.append(pk)
+        paisas.append(int(capped * 100))
+    awards = allocate_fund(entitlements=paisas, budget=int(budget * 100))
+    table = connection.ops.quote_name(Entitlement._meta.db_table)
+    sql = f"UPDATE {table} SET awarded_amount_pkr = %s WHERE id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), BATCH_SIZE):
+            cursor.executemany(
+                sql,
+                [
+                    (Decimal(a) / 100, pk)
+                    for pk, a in zip(
+                        ids[start : start + BATCH_SIZE],
+                        awards[start : start + BATCH_SIZE],
+                        strict=True,
+                    )
+                ],
+            )
+    return Decimal(sum(awards)) / 100
+
+
+def scheme_compute_pending(*, scheme_id: int) -> IncentiveScheme | None:
+    """Run a requested computation if it is still pending (what the Celery task calls): safe to
+    run twice, the second run finds nothing pending. Records the error on the scheme on failure."""
+    scheme = IncentiveScheme.objects.get(pk=scheme_id)
+    if scheme.compute_requested_at is None or scheme.is_frozen:
+        return None
+    try:
+        return scheme_compute(scheme_id=scheme_id, by=scheme.compute_requested_by)
+    except IncentiveError as exc:
+        IncentiveScheme.objects.filter(pk=scheme_id).update(
+            compute_error=str(exc), compute_requested_at=None
+        )
+        return None
+
+
+def schemes_pending_compute(*, older_than: datetime.timedelta) -> list[int]:
+    """Ids of schemes whose computation was requested more than ``older_than`` ago and not done."""
+    cutoff = timezone.now() - older_than
+    return list(
+        IncentiveScheme.objects.filter(
+            compute_requested_at__lt=cutoff,
+            status__in=[IncentiveScheme.Status.DRAFT, IncentiveScheme.Status.COMPUTED],
+        ).values_list("pk", flat=True)
+    )
+
+
+# --- Approval ------------------------------------------------------------------------------------
+
+
+def scheme_approve(
+    *, scheme_id: int, by: AbstractBaseUser, revision: int | None = None
+) -> IncentiveScheme:
+    """Approve a computed scheme, freezing its figures (four eyes).
+
+    The approver needs ``payments.approve_incentive`` and must not be the person who computed it
+    (a computation by nobody named cannot be approved). ``revision``, when given, must still be the
+    current computation: a recompute in between invalidates the approval. The claim is a
+    conditional UPDATE ... WHERE status = 'computed' AND revision = seen, under a row lock, so of
+    two racing approvals exactly one succeeds. Re-checks that the awards add up to no more than
+    the budget. Raises PermissionDenied or IncentiveError.
+    """
+    if not by.has_perm(APPROVE_PERMISSION):
+        raise PermissionDenied("Approving a scheme needs the approve_incentive permission.")
+    with transaction.atomic():
+        scheme = IncentiveScheme.objects.select_for_update().get(pk=scheme_id)
+        if scheme.status != IncentiveScheme.Status.COMPUTED:
+            raise IncentiveError(f"{scheme} is {scheme.status}; approve a computed one.")
+        if scheme.computed_by_id is None:
+            raise IncentiveError("Recompute as a named staff member: four eyes need two people.")
+        if scheme.computed_by_id == by.pk:
+            raise IncentiveError("Four eyes: the person who computed a scheme cannot approve it.")
+        if revision is not None and revision != scheme.revision:
+            raise IncentiveError("The scheme was recomputed since you looked at it; review again.")
+        total = Entitlement.objects.filter(scheme=scheme).aggregate(t=Sum("awarded_amount_pkr"))[
+            "t"
+        ] or Decimal(0)
+        if scheme.fund_budget_pkr is not None and total > scheme.fund_budget_pkr:
+            raise IncentiveError(f"Awards PKR {total} exceed the budget {scheme.fund_budget_pkr}.")
+        now = timezone.now()
+        claimed = IncentiveScheme.objects.filter(
+            pk=scheme.pk, status=IncentiveScheme.Status.COMPUTED, revision=scheme.revision
+        ).update(status=IncentiveScheme.Status.APPROVED, approved_by=by, approved_at=now)
+        if claimed != 1:
+            raise IncentiveError(f"{scheme} was approved or recomputed by someone else meanwhile.")
+    scheme.refresh_from_db()
+    return scheme
+
+
+# --- Payout --------------------------------------------------------------------------------------
+
+
+def scheme_export_disbursement(*, scheme_id: int, by: AbstractBaseUser) -> PayoutBatch | None:
+    """Claim every unpaid award of an approved scheme whose freelancer has a payout account into a
+    new PayoutBatch (the bank disbursement file), with the IBAN of the moment.
+
+    One INSERT ... SELECT under the scheme's row lock; an entitlement is claimed at most once
+    (IncentivePayout.entitlement is unique and the SELECT skips claimed ones), so racing exports
+    never put an award into two files, and the batch is refused if the scheme's payouts would
+    exceed its budget. Returns None when nothing is left to export. Raises IncentiveError,
+    PermissionDenied.
+    """
+    if not by.has_perm(MANAGE_PERMISSION):
+        raise PermissionDenied("Exporting payouts needs change permission on schemes.")
+    with transaction.atomic():
+        scheme = IncentiveScheme.objects.select_for_update().get(pk=scheme_id)
+        if scheme.status != IncentiveScheme.Status.APPROVED:
+            raise IncentiveError(f"{scheme} is {scheme.status}; only an approved scheme pays out.")
+        batch = PayoutBatch.objects.create(scheme=scheme, exported_by=by)
+        q = connection.ops.quote_name
+        payout, ent, account = (
+            q(IncentivePayout._meta.db_table),
+            q(Entitlement._meta.db_table),
+            q(PayoutAccount._meta.db_table),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {payout} "  # noqa: S608
+                "(entitlement_id, batch_id, scheme_id, freelancer_id, iban, amount_pkr) "
+                f"SELECT e.id, %s, e.scheme_id, e.freelancer_id, a.iban, e.awarded_amount_pkr "
+                f"FROM {ent} e JOIN {account} a ON a.freelancer_id = e.freelancer_id "
+                f"WHERE e.scheme_id = %s AND e.awarded_amount_pkr > 0 AND NOT EXISTS "
+                f"(SELECT 1 FROM {payout} p WHERE p.entitlement_id = e.id)",
+                [batch.pk, scheme.pk],
+            )
+            count = cursor.rowcount
+        if not count:
+            batch.delete()
+            return None
+        paid_out = IncentivePayout.objects.filter(scheme=scheme).aggregate(t=Sum("amount_pkr"))["t"]
+        if scheme.fund_budget_pkr is not None and paid_out > scheme.fund_budget_pkr:
+            raise IncentiveError(f"Payouts PKR {paid_out} would exceed the budget: not exported.")
+        batch.payouts_count = count
+        batch.total_pkr = IncentivePayout.objects.filter(batch=batch).aggregate(
+            t=Sum("amount_pkr")
+        )["t"]
+        batch.save(update_fields=["payouts_count", "total_pkr"])
+    return batch
+
+
+def batch_mark_paid(*, batch_id: int, by: AbstractBaseUser) -> PayoutBatch:
+    """Record that the bank paid a disbursement file: the batch and its payouts become paid, and
+    the scheme becomes paid once every award has a paid payout. Claimed by a conditional UPDATE
+    ... WHERE status = 'exported': marking the same batch twice raises IncentiveError."""
+    if not by.has_perm(MANAGE_PERMISSION):
+        raise PermissionDenied("Marking payouts paid needs change permission on schemes.")
+    now = timezone.now()
+    with transaction.atomic():
+        batch = PayoutBatch.objects.select_for_update().get(pk=batch_id)
+        claimed = PayoutBatch.objects.filter(
+            pk=batch.pk, status=PayoutBatch.Status.EXPORTED
+        ).update(status=PayoutBatch.Status.PAID, paid_at=now, paid_by=by)
+        if claimed != 1:
+            raise IncentiveError(f"{batch} is already marked paid.")
+        IncentivePayout.objects.filter(batch=batch, paid_at__isnull=True).update(paid_at=now)
+        unpaid = (
+            Entitlement.objects.filter(scheme_id=batch.scheme_id, awarded_amount_pkr__gt=0)
+            .exclude(payout__paid_at__isnull=False)
+            .exists()
+        )
+        if not unpaid:
+            IncentiveScheme.objects.filter(
+                pk=batch.scheme_id, status=IncentiveScheme.Status.APPROVED
+            ).update(status=IncentiveScheme.Status.PAID, paid_at=now)
+    batch.refresh_from_db()
+    return batch
+
+
+def payout_account_set(*, freelancer: Freelancer, iban: str, account_title: str) -> PayoutAccount:
+    """Create or replace the freelancer's PKR payout account (validated PK IBAN). Payouts already
+    exported keep the IBAN they were exported with. Raises ValidationError naming the field."""
+    from stdnum import iban as iban_module
+
+    account = PayoutAccount.objects.filter(freelancer=freelancer).first() or PayoutAccount(
+        freelancer=freelancer
+    )
+    account.iban = iban_module.compact(iban or "")
+    account.account_title = (account_title or "").strip()
+    account.full_clean()
+    account.save()
+    return account

@@ -1,0 +1,17 @@
+"""Serialising writers on one business key (a bank's reference, an IBAN)."""
+
+from django.db import connection
+
+
+def db_serialize_on(*, key: str) -> None:
+    """Hold a lock on ``key`` until the current transaction ends.
+
+    On PostgreSQL a transaction-level advisory lock, so two transactions about the same key (a
+    remittance and its reversal, two deliveries of one event) run one after the other and the second
+    sees what the first committed. On SQLite every write transaction already begins IMMEDIATE and
+    holds the database's one write lock, so nothing is needed. Must be called inside
+    ``transaction.atomic``.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])

@@ -1,0 +1,31 @@
+"""Recompute the national statistics synchronously; returns when every figure is current."""
+
+import sys
+
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from registry.models import StatisticsPeriod
+from registry.services import statistics_rebuild, statistics_refresh, statistics_stale_count
+
+
+class Command(BaseCommand):
+    help = "Recompute stale statistics periods (or, with --full, every period from all receipts)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--full", action="store_true", help="Rebuild every period from all receipts."
+        )
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args, full: bool, no_progress: bool, **options):
+        total = StatisticsPeriod.objects.count() if full else statistics_stale_count()
+        with tqdm(
+            total=total or None,
+            unit="period",
+            desc="full rebuild" if full else "stale periods",
+            disable=no_progress,
+            file=sys.stderr,
+        ) as bar:
+            done = (statistics_rebuild if full else statistics_refresh)(progress=bar.update)
+        self.stdout.write(self.style.SUCCESS(f"Statistics current: {done} periods recomputed."))

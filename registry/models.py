@@ -1,0 +1,96 @@
+"""Stored national statistics: per period (month or fiscal year) a lock row with a stale marker,
+and every computed revision of the period's figures, kept so readers can ask for the figures as
+they stood at a past time (``as_of``)."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class PeriodKind(models.TextChoices):
+    MONTH = "month", "Month"
+    FISCAL_YEAR = "fiscal_year", "Fiscal year"
+
+
+class Dimension(models.TextChoices):
+    TOTAL = "total", "Total"
+    CATEGORY = "category", "Purpose-code category"
+    COUNTRY = "country", "Remitter country"
+    PROVINCE = "province", "Freelancer's province"
+
+
+class StatisticsPeriod(models.Model):
+    """One row per month (``period`` = YYYYMM) or fiscal year (``period`` = its first calendar
+    year, 2025 for "2025-26").
+
+    The row is the lock that serialises recomputation of the period (``select_for_update``) and
+    carries the stale marker that ingestion sets in its own transaction. ``current`` points at the
+    revision readers see; it is switched in the transaction that wrote the revision, so a reader
+    sees the old figures or the new ones, never half of them.
+    """
+
+    kind = models.CharField(max_length=12, choices=PeriodKind.choices)
+    period = models.IntegerField()
+    stale = models.BooleanField(default=True)
+    marked_stale_at = models.DateTimeField(null=True, blank=True)
+    current = models.ForeignKey(
+        "StatisticsRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["kind", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "period"], name="statistics_period_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["kind", "period"], condition=Q(stale=True), name="statistics_stale_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period}{' (stale)' if self.stale else ''}"
+
+
+class StatisticsRevision(models.Model):
+    """The figures of one period as computed at ``computed_at``. Never updated or deleted."""
+
+    kind = models.CharField(max_length=12, choices=PeriodKind.choices)
+    period = models.IntegerField()
+    computed_at = models.DateTimeField()
+    # Revisions written by the same run share a batch, which the set-based INSERT ... SELECT
+    # joins on to attach each group's figures to its period's revision.
+    batch = models.CharField(max_length=32, db_index=True)
+
+    class Meta:
+        ordering = ["kind", "period", "computed_at"]
+        indexes = [
+            models.Index(fields=["kind", "period", "computed_at"], name="statistics_rev_period_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period} @ {self.computed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class StatisticsFigure(models.Model):
+    """One group's figures in a revision: the period total (dimension ``total``, label "") or one
+    category, remitter country or province. Groups without counted receipts have no row."""
+
+    revision = models.ForeignKey(
+        StatisticsRevision, on_delete=models.CASCADE, related_name="figures"
+    )
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    label = models.CharField(max_length=64, blank=True)
+    # Exact: USD cents, summed as integers on every database.
+    total_cents = models.BigIntegerField()
+    receipts = models.BigIntegerField()
+    freelancers = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["revision", "dimension", "label"], name="statistics_figure_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.revision} {self.dimension}={self.label}"

@@ -1,0 +1,16 @@
+"""Receivers for signals from the lower apps (connected in RegistryConfig.ready())."""
+
+from django.db import transaction
+
+from registry.services import statistics_mark_stale
+
+
+def receipts_changed_mark_stale(sender, months, **kwargs) -> None:
+    """Mark the months stale in the sender's transaction; recompute after it commits."""
+    if not months:
+        return
+    statistics_mark_stale(months=months)
+
+    from registry.tasks import statistics_refresh_task
+
+    transaction.on_commit(statistics_refresh_task.delay)
