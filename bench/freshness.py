@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         prober.stop_polling.set()
         poller.join(timeout=60)
-        settled = ingest.settle(port, ingest.REAL_PATH, plan, load, args.connections)
+        settled = ingest.settle(port, ingest.REAL_PATH, plan, load, args.connections, DB)
 
         lat = prober.latencies()
         unpublished = len(prober.sent) - len(lat)

@@ -82,11 +82,15 @@ class Plan:
             out.extend(lines[: min(len(lines), per_thread_sent.get(t, 0))])
         return out
 
-    def last_sent(self, per_thread_sent: dict[int, int], n: int) -> list[tuple[str, str, bytes]]:
+    def maybe_unsent(self, per_thread_sent: dict[int, int], n: int) -> list[tuple[str, str, bytes]]:
+        """Requests wrk generated that may not have reached the server: each thread's last ``n``
+        (in flight when wrk stopped) and first one (wrk calls request() once on thread 0's
+        Lua state to verify the script, and that request is never sent)."""
         out = []
         for t, lines in enumerate(self.lines):
             k = min(len(lines), per_thread_sent.get(t, 0))
-            out.extend(lines[max(0, k - n) : k])
+            out.extend(lines[:1] if k else [])
+            out.extend(lines[max(1, k - n) : k])
         return out
 
 
