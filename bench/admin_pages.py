@@ -20,6 +20,7 @@ from bench import common, datagen, incentives
 ADMIN_CHANGELIST = "/admin/freelancers/freelancer/"
 # The freelancer's earnings page (issue 4); overridable while the URL settles.
 EARNINGS_URL = "/earnings/"
+STATEMENT_MONTH = "2026-06"  # the last month of the incentives data set
 
 
 class QueryTimer:
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         busiest = cursor.fetchone()[0]
     target = ds.freelancers // 2 + 7
     staff = staff_client()
+    earner = freelancer_client(busiest)
     pages = [
         ("admin changelist, default page", staff, ADMIN_CHANGELIST, None),
         (
@@ -134,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
             ADMIN_CHANGELIST + f"?q={datagen.cnic(target)}",
             f"Bench Freelancer {target}",
         ),
+        (f"earnings page (freelancer {busiest})", earner, args.earnings_url, None),
         (
-            f"earnings page (freelancer {busiest})",
-            freelancer_client(busiest),
-            args.earnings_url,
+            f"earnings statement {STATEMENT_MONTH} (freelancer {busiest})",
+            earner,
+            f"{args.earnings_url}{STATEMENT_MONTH}/",
             None,
         ),
     ]

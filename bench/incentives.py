@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             "eligible / excluded / assessed",
             f"{scheme.eligible_count:,} / {scheme.excluded_count:,} / {assessed:,}",
         )
+        report.add(
+            "fund: budget / entitled / awarded (PKR)",
+            f"{scheme.fund_budget_pkr:,} / {scheme.entitled_total_pkr:,} / "
+            f"{scheme.awarded_total_pkr:,}{' (scaled)' if scheme.scaled else ''}",
+        )
         check_figures(report, conn, scheme)
     return common.finish(report, args.json)
 

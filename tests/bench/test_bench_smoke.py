@@ -28,7 +28,19 @@ def run_statistics_bench(*extra: str) -> subprocess.CompletedProcess:
         "BENCH_REDIS_URL": "",
     }
     return subprocess.run(
-        [sys.executable, "-m", "bench.statistics", "--size", "tiny", "--no-peer", *extra],
+        [
+            sys.executable,
+            "-m",
+            "bench.statistics",
+            "--size",
+            "tiny",
+            "--freelancers",
+            "500",
+            "--receipts",
+            "5000",
+            "--no-peer",
+            *extra,
+        ],  # fmt: skip
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -47,6 +59,6 @@ def test_statistics_bench_passes_when_published_figures_equal_the_bare_query():
 
 @pytest.mark.postgres
 def test_statistics_bench_exits_1_when_a_receipt_changes_behind_the_portals_back():
-    result = run_statistics_bench("--corrupt-after-rebuild")
+    result = run_statistics_bench("--corrupt-after-rebuild", "--no-incremental")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "published monthly figures differ from the bare SQL" in result.stderr
