@@ -9,11 +9,25 @@ verified device regardless of it.
 from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 
 def otp_required() -> bool:
     return bool(getattr(settings, "ADMIN_OTP_REQUIRED", True))
+
+
+class BoardOTPAuthenticationForm(OTPAdminAuthenticationForm):
+    """Username, password and code in one step: a user with a single confirmed device need not
+    pick it from the list first (django-otp otherwise asks on a second round trip)."""
+
+    def _chosen_device(self, user):
+        device = super()._chosen_device(user)
+        if device is None:
+            devices = list(devices_for_user(user, confirmed=True))
+            if len(devices) == 1:
+                return devices[0]
+        return device
 
 
 class BoardAdminSite(OTPAdminSite):
@@ -22,7 +36,7 @@ class BoardAdminSite(OTPAdminSite):
 
     @property
     def login_form(self):
-        return OTPAdminAuthenticationForm if otp_required() else AdminAuthenticationForm
+        return BoardOTPAuthenticationForm if otp_required() else AdminAuthenticationForm
 
     @property
     def login_template(self):

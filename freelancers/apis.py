@@ -7,7 +7,7 @@ errors become 400 (illegal transition, incomplete application) or 403 (permissio
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -98,6 +98,9 @@ class SubmitInput(serializers.Serializer):
         if not value:
             raise serializers.ValidationError("Accept the declaration to submit.")
         return value
+
+
+ACTIONS = {"recommend", "approve", "reject", "request-changes", "suspend", "reinstate"}
 
 
 class ActionInput(serializers.Serializer):
@@ -194,7 +197,12 @@ class StaffApplicationListApi(APIView):
 
     permission_classes = [IsBoardStaff]
 
-    @extend_schema(responses=StaffApplicationListOutput(many=True))
+    @extend_schema(
+        responses=StaffApplicationListOutput(many=True),
+        parameters=[
+            OpenApiParameter("status", str, OpenApiParameter.QUERY, enum=Freelancer.Status.values)
+        ],
+    )
     def get(self, request):
         queryset = selectors.applications_for_staff()
         status_filter = request.query_params.get("status")
@@ -215,15 +223,18 @@ class StaffApplicationDetailApi(APIView):
         return Response(ApplicationOutput(get_object_or_404(Freelancer, pk=pk)).data)
 
 
-ACTIONS = {"recommend", "approve", "reject", "request-changes", "suspend", "reinstate"}
-
-
 class StaffApplicationActionApi(APIView):
     """POST /api/v1/freelancers/applications/<id>/<action>/ with {reason, decision}."""
 
     permission_classes = [IsBoardStaff]
 
-    @extend_schema(request=ActionInput, responses=ApplicationOutput)
+    @extend_schema(
+        request=ActionInput,
+        responses=ApplicationOutput,
+        parameters=[
+            OpenApiParameter("action", str, OpenApiParameter.PATH, enum=sorted(ACTIONS)),
+        ],
+    )
     def post(self, request, pk: int, action: str):
         if action not in ACTIONS:
             raise NotFound(f"Unknown action {action!r}.")

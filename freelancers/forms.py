@@ -111,7 +111,17 @@ class SkillsForm(forms.Form):
     )
 
 
-class PlatformForm(forms.ModelForm):
+class OptionalRowMixin:
+    """A formset row the user may leave (or clear to) empty: it is then skipped, not an error.
+    Used with ``form_kwargs={"empty_permitted": True}``."""
+
+    def has_changed(self):
+        if not self.is_bound:
+            return False
+        return any(str(self.data.get(self.add_prefix(name), "")).strip() for name in self.fields)
+
+
+class PlatformForm(OptionalRowMixin, forms.ModelForm):
     class Meta:
         model = PlatformProfile
         fields = ["platform", "url"]
@@ -124,7 +134,7 @@ class PlatformForm(forms.ModelForm):
         return url
 
 
-class EducationForm(forms.ModelForm):
+class EducationForm(OptionalRowMixin, forms.ModelForm):
     class Meta:
         model = Education
         fields = ["level", "institution", "field_of_study", "year_completed"]

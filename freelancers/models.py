@@ -1,11 +1,9 @@
 """Freelancers: the people who register, their application, documents and the board's workflow."""
 
-import datetime
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Upper
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -92,8 +90,6 @@ class Freelancer(models.Model):
                 name="freelancer_expiry_idx",
                 condition=Q(status="approved"),
             ),
-            # Admin search by name prefix: UPPER(full_name) LIKE 'ABC%' on PostgreSQL.
-            models.Index(Upper("full_name"), name="freelancer_upper_name_idx"),
         ]
 
     def __str__(self) -> str:
@@ -111,7 +107,7 @@ class Freelancer(models.Model):
         return bool(
             self.registration_number
             and self.expires_on
-            and self.expires_on < datetime.date.today()
+            and self.expires_on < timezone.localdate()
             and self.status in (self.Status.APPROVED, self.Status.SUBMITTED)
         )
 

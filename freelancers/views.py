@@ -188,16 +188,16 @@ def _skills(request, freelancer):
 
 def _formset_step(request, freelancer, formset_class, prefix, initial, save):
     extra = int(request.GET.get("rows", 0) or 0)
+    optional = {"empty_permitted": True}
     if request.method == "POST":
-        formset = formset_class(request.POST, prefix=prefix)
+        formset = formset_class(request.POST, prefix=prefix, form_kwargs=optional)
         if formset.is_valid():
             rows = [f.cleaned_data for f in formset.forms if f.cleaned_data]
             save(rows)
             return True
     else:
         rows = initial + [{}] * max(1 if not initial else 0, min(extra, 4))
-        formset = formset_class(prefix=prefix, initial=rows)
-        formset.extra = 0
+        formset = formset_class(prefix=prefix, initial=rows, form_kwargs=optional)
     return {"formset": formset, "more_rows": len(formset.forms) + 1}
 
 
@@ -255,11 +255,15 @@ def _documents(request, freelancer):
 
 def _declaration(request, freelancer):
     form = DeclarationForm(request.POST or None)
+    if freelancer.status != Freelancer.Status.CHANGES_REQUESTED:
+        del form.fields["response"]  # only an application returned for changes has an answer
     if request.method == "POST" and form.is_valid():
         applications.freelancer_accept_declaration(freelancer=freelancer)
         try:
             workflow.application_submit(
-                freelancer=freelancer, actor=request.user, response=form.cleaned_data["response"]
+                freelancer=freelancer,
+                actor=request.user,
+                response=form.cleaned_data.get("response", ""),
             )
         except workflow.IncompleteApplication as exc:
             for message in exc.missing.values():

@@ -3,9 +3,8 @@
 import stripe
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -82,20 +81,18 @@ def _invoice_error(exc: InvoiceError) -> ValidationError:
     return ValidationError({exc.field or "non_field_errors": [exc.message]})
 
 
-class InvoiceListCreateApi(APIView):
-    permission_classes = [IsAuthenticated, IsApprovedFreelancer]
+class InvoiceListCreateApi(generics.ListAPIView):
+    """GET: the freelancer's own invoices, newest first (limit/offset pages). POST: a draft."""
 
-    @extend_schema(responses=InvoiceOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        queryset = (
-            Invoice.objects.filter(freelancer=request.user.freelancer)
+    permission_classes = [IsAuthenticated, IsApprovedFreelancer]
+    serializer_class = InvoiceOutputSerializer
+
+    def get_queryset(self):
+        return (
+            Invoice.objects.filter(freelancer=self.request.user.freelancer)
             .select_related("purpose_code", "service_category")
             .order_by("-id")
         )
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        data = InvoiceOutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
 
     @extend_schema(request=InvoiceInputSerializer, responses={201: InvoiceOutputSerializer})
     def post(self, request: Request) -> Response:

@@ -7,7 +7,9 @@ from decimal import Decimal
 from stdnum import iban as iban_module
 
 from freelancers.models import Freelancer
-from payments.models import Bank, BankSecret, DollarAccount, PurposeCode, Receipt
+from payments.models import Bank, PurposeCode, Receipt
+from payments.services.banks import account_open, bank_add
+from payments.services.receipts import receipt_record, receipt_reverse
 
 BANKS = [
     ("HBL", "Habib Bank Limited", "HABB"),
@@ -29,11 +31,11 @@ def make_iban(bank_letters: str, account: int) -> str:
 
 
 def load_banks() -> list[tuple[str, str]]:
+    """The demo banks, each with one webhook secret (through the same service as add_bank)."""
     out = []
     for code, name, _ in BANKS:
-        bank, _ = Bank.objects.get_or_create(code=code, defaults={"name": name})
         secret = f"{DEMO_SECRET_PREFIX}{code.lower()}"
-        BankSecret.objects.get_or_create(bank=bank, secret=secret)
+        bank_add(code=code, name=name, secret=secret)
         out.append((code, secret))
     return out
 
@@ -50,15 +52,13 @@ def load_accounts_and_receipts(rng: random.Random, freelancers: list[Freelancer]
         if freelancer.status != Freelancer.Status.APPROVED:
             continue
         code, _, letters = BANKS[index % len(BANKS)]
-        account, _ = DollarAccount.objects.get_or_create(
+        # As the bank's account.opened event would: linked to the approved freelancer by CNIC.
+        account, _ = account_open(
+            bank=banks[code],
             iban=make_iban(letters, 10_000 + index),
-            defaults={
-                "currency": "USD",
-                "holder_cnic": freelancer.cnic,
-                "bank": banks[code],
-                "freelancer": freelancer,
-                "opened_on": (freelancer.approved_at or freelancer.created_at).date(),
-            },
+            currency="USD",
+            cnic=freelancer.cnic,
+            opened_on=(freelancer.approved_at or freelancer.created_at).date(),
         )
         base = Decimal(rng.randrange(400, 4000))
         for months_back in range(MONTHS_OF_RECEIPTS):
@@ -90,24 +90,40 @@ def _receipt(rng, bank, account, freelancer, codes, value_date, base, index, mon
     rate = (PKR_PER_USD * CURRENCY_RATES[currency]).quantize(Decimal("0.0001"))
     retained = (amount * Decimal(rng.choice([0, 0, 10, 25, 50])) / 100).quantize(Decimal("0.01"))
     iban = account.iban if account else make_iban("ALFH", 90_000 + index)
-    _, created = Receipt.objects.get_or_create(
+    purpose_code = rng.choice(codes)
+    country = rng.choice(COUNTRIES)
+    # The same ingestion path as a bank's remittance.credited event: linked to the account by IBAN.
+    _, created = receipt_record(
         source=Receipt.Source.BANK,
         bank=bank,
         reference=f"DEMO-{index:04d}-{months_back:02d}",
-        defaults={
-            "iban": iban,
-            "account": account,
-            "freelancer": freelancer,
-            "amount": amount,
-            "currency": currency,
-            "usd_amount": usd,
-            "pkr_rate": rate,
-            "value_date": value_date,
-            "purpose_code": rng.choice(codes),
-            "retained_amount": retained,
-            "tax_withheld_pkr": ((amount - retained) * rate / 100).quantize(Decimal("0.01")),
-            "remitter_name": f"Client {index % 17} Ltd",
-            "remitter_country": rng.choice(COUNTRIES),
-        },
+        iban=iban,
+        amount=amount,
+        currency=currency,
+        usd_amount=usd,
+        pkr_rate=rate,
+        value_date=value_date,
+        purpose_code=purpose_code,
+        retained_amount=retained,
+        tax_withheld_pkr=((amount - retained) * rate / 100).quantize(Decimal("0.01")),
+        remitter_name=f"Client {index % 17} Ltd",
+        remitter_country=country,
     )
     return int(created)
+
+
+def load_reversals() -> int:
+    """Two demo remittances reversed by their bank (idempotent), so the admin shows some."""
+    reversed_count = 0
+    for reference in ("DEMO-0003-01", "DEMO-0007-02"):
+        receipt = Receipt.objects.filter(reference=reference).select_related("bank").first()
+        if receipt is not None and receipt.bank is not None:
+            _, created = receipt_reverse(
+                source=Receipt.Source.BANK,
+                bank=receipt.bank,
+                reference=reference,
+                reversed_on=receipt.value_date + datetime.timedelta(days=3),
+                reason="Recalled by the remitter's bank (demo)",
+            )
+            reversed_count += int(created)
+    return reversed_count

@@ -90,7 +90,7 @@ class _Converted(Expression):
         # quotient so that no intermediate product overflows 64 bits.
         return (
             f"(CASE WHEN {t}.retained_amount = 0 THEN {u} * 1000000 "
-            f"ELSE ({u} * {conv} / {a}) * 1000000 + (({u} * {conv}) % {a}) * 1000000 / {a} END)",
+            f"ELSE ({u} * {conv} / {a}) * 1000000 + (({u} * {conv}) %% {a}) * 1000000 / {a} END)",
             [],
         )
 
@@ -129,16 +129,14 @@ class FreelancerProceeds:
     previous_proceeds_pkr: Decimal
 
 
-def proceeds_by_freelancer(
-    *, scheme: IncentiveScheme, chunk_size: int = 10_000
-) -> Iterator[FreelancerProceeds]:
-    """Every freelancer with a counted receipt in the scheme's fiscal year or the year before,
-    with both years' converted proceeds: ONE GROUP BY query over the receipts, streamed with a
-    server-side cursor (PostgreSQL) in chunks, ordered by freelancer id."""
+def proceeds_query(*, scheme: IncentiveScheme) -> QuerySet:
+    """The ONE GROUP BY query over the receipts of both fiscal years: per freelancer, the
+    registration's status and expiry, the receipts counted this year (``n``) and the converted
+    proceeds of each year in 1e-8 units (``cur_usd``, ``cur_pkr``, ``prev_usd``, ``prev_pkr``)."""
     current = _current_year_q(scheme)
     start, _ = fiscal_year_bounds(scheme.fiscal_year)
     previous = Q(value_date__lt=start)
-    rows = (
+    return (
         scheme_receipts(scheme=scheme)
         .values("freelancer_id", "freelancer__status", "freelancer__expires_on")
         .annotate(
@@ -150,6 +148,15 @@ def proceeds_by_freelancer(
         )
         .order_by("freelancer_id")
     )
+
+
+def proceeds_by_freelancer(
+    *, scheme: IncentiveScheme, chunk_size: int = 10_000
+) -> Iterator[FreelancerProceeds]:
+    """Every freelancer with a counted receipt in the scheme's fiscal year or the year before,
+    with both years' converted proceeds (``proceeds_query``), streamed with a server-side cursor
+    (PostgreSQL) in chunks, ordered by freelancer id."""
+    rows = proceeds_query(scheme=scheme)
     for row in rows.iterator(chunk_size=chunk_size):
         yield FreelancerProceeds(
             freelancer_id=row["freelancer_id"],

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from freelancers.models import Freelancer
 from payments.forms_stripe import InvoiceForm
 from payments.models import Invoice
+from payments.selectors_stripe import invoices_in_transit_totals
 from payments.services.invoices import (
     InvoiceError,
     invoice_create,
@@ -47,7 +48,12 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "payments/stripe/invoice_list.html",
-        {"invoices": invoices, "form": form, "stripe_configured": stripe_configured()},
+        {
+            "invoices": invoices,
+            "form": form,
+            "stripe_configured": stripe_configured(),
+            "in_transit": invoices_in_transit_totals(freelancer=freelancer),
+        },
     )
 
 

@@ -3,7 +3,6 @@
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from payments.models import WebhookDelivery
 from payments.services.bank_webhooks import MAX_BODY_BYTES, bank_delivery_receive
 
 
@@ -25,8 +24,6 @@ def bank_webhook(request: HttpRequest, bank_code: str) -> JsonResponse:
     result = bank_delivery_receive(
         bank_code=bank_code,
         body=body,
-        # Only the start of an over-long body is kept in the delivery log.
-        body_prefix=request.read(WebhookDelivery.REJECTED_BODY_LIMIT) if too_large else b"",
         content_length=content_length,
         signature_header=request.META.get("HTTP_X_BANK_SIGNATURE", ""),
         content_type=request.META.get("CONTENT_TYPE", ""),

@@ -1,6 +1,7 @@
 """POST /api/v1/webhooks/stripe/: Stripe's signed events, stored before they are trusted."""
 
 import json
+import logging
 
 import stripe
 from django.conf import settings
@@ -15,6 +16,7 @@ from payments.services.stripe_events import (
     stripe_signature_verify,
 )
 
+logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024  # Stripe events are far smaller
 
 
@@ -33,6 +35,12 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
             secret=settings.STRIPE_WEBHOOK_SECRET,
         )
     except stripe.SignatureVerificationError as exc:
+        logger.warning(
+            "stripe webhook rejected: %s (%d bytes from %s)",
+            str(exc)[:200],
+            len(request.body),
+            request.META.get("REMOTE_ADDR"),
+        )
         return JsonResponse({"error": "signature", "detail": str(exc)[:200]}, status=400)
     try:
         body = json.loads(request.body)

@@ -1,7 +1,6 @@
 """Receivers for signals from the lower apps (connected in RegistryConfig.ready())."""
 
-from django.db import transaction
-
+from config.celery import enqueue_on_commit
 from registry.services import statistics_mark_stale
 
 
@@ -13,4 +12,4 @@ def receipts_changed_mark_stale(sender, months, **kwargs) -> None:
 
     from registry.tasks import statistics_refresh_task
 
-    transaction.on_commit(statistics_refresh_task.delay)
+    enqueue_on_commit(statistics_refresh_task)

@@ -104,40 +104,59 @@ def statistics_stale_count() -> int:
     return StatisticsPeriod.objects.filter(stale=True).count()
 
 
+def _rebuild_keys(kind: str) -> set[int]:
+    keys = set(StatisticsPeriod.objects.filter(kind=kind).values_list("period", flat=True))
+    bounds = receipt_period_bounds(kind=kind)
+    if bounds:
+        first, last = bounds
+        if kind == PeriodKind.MONTH:
+            keys |= set(P.month_range(first, last))
+        else:
+            keys |= set(range(first, last + 1))
+    return keys
+
+
+def statistics_rebuild_size() -> int:
+    """How many periods ``statistics_rebuild`` will compute (for a progress bar)."""
+    return sum(len(_rebuild_keys(kind)) for kind in PeriodKind.values)
+
+
 def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
-    """Rebuild every period from all receipts as one set-based pass per dimension and period kind
-    (no per-month loop over the table), in one transaction: readers see all old figures or all
-    new ones. Locks every period row on PostgreSQL so incremental runs wait. Returns how many
-    periods got a new revision.
+    """Rebuild every period from all receipts as one set-based pass per breakdown and period kind
+    (no per-month loop over the table; totals are summed from the province rows), in one
+    transaction: readers see all old figures or all new ones.
+
+    On PostgreSQL it first locks every period row in (kind, period) order, the order in which
+    ``statistics_mark_stale`` takes them, so ingestion and incremental runs wait for it and cannot
+    deadlock with it. Returns how many periods got a new revision.
     """
+    kinds = sorted(PeriodKind.values)  # "fiscal_year" < "month": the upsert's lock order
+    keys = {kind: _rebuild_keys(kind) for kind in kinds}
     total = 0
     with transaction.atomic():
-        for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
-            keys = set(StatisticsPeriod.objects.filter(kind=kind).values_list("period", flat=True))
-            bounds = receipt_period_bounds(kind=kind)
-            if bounds:
-                first, last = bounds
-                if kind == PeriodKind.MONTH:
-                    keys |= set(P.month_range(first, last))
-                else:
-                    keys |= set(range(first, last + 1))
-            if not keys:
-                continue
-            StatisticsPeriod.objects.bulk_create(
-                [StatisticsPeriod(kind=kind, period=k) for k in keys], ignore_conflicts=True
+        StatisticsPeriod.objects.bulk_create(
+            [StatisticsPeriod(kind=kind, period=k) for kind in kinds for k in sorted(keys[kind])],
+            ignore_conflicts=True,
+        )
+        if connection.vendor == "postgresql":
+            list(
+                StatisticsPeriod.objects.select_for_update()
+                .order_by("kind", "period")
+                .values_list("id", flat=True)
             )
-            if connection.vendor == "postgresql":
-                list(
-                    StatisticsPeriod.objects.select_for_update()
-                    .filter(kind=kind)
-                    .values_list("id", flat=True)
-                )
+        for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
+            # Periods marked since the keys were read (they now exist and are locked) too.
+            periods = keys[kind] | set(
+                StatisticsPeriod.objects.filter(kind=kind).values_list("period", flat=True)
+            )
+            if not periods:
+                continue
             batch = uuid.uuid4().hex
             now = timezone.now()
             StatisticsRevision.objects.bulk_create(
                 [
                     StatisticsRevision(kind=kind, period=k, computed_at=now, batch=batch)
-                    for k in sorted(keys)
+                    for k in sorted(periods)
                 ],
                 batch_size=1000,
             )
@@ -148,7 +167,7 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
                 StatisticsPeriod.objects.filter(kind=kind, period=period).update(
                     current_id=revision_id, stale=False
                 )
-            total += len(keys)
+            total += len(periods)
             if progress:
-                progress(len(keys))
+                progress(len(periods))
     return total

@@ -91,6 +91,9 @@ def statistics_page(request):
             "monthly_chart": monthly_chart,
             "fytd_chart": fytd_chart,
             "breakdowns": breakdowns,
+            "registrations": list(
+                reversed(reports.registration_rows(first=P.month_add(last, -11), last=last))
+            ),
             "csv_from": recent[0]["month"],
             "csv_to": recent[-1]["month"],
         },

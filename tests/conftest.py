@@ -29,7 +29,7 @@ def on_postgres() -> bool:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_session(django_db_setup, django_db_blocker):
+def _celery_worker_thread(django_db_setup, django_db_blocker):
     """A real Celery worker thread consuming from Redis, sharing this process's test database."""
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
@@ -47,6 +47,46 @@ def celery_worker_session(django_db_setup, django_db_blocker):
             shutdown_timeout=30,
         ) as worker:
             yield worker
+
+
+@pytest.fixture
+def celery_worker_session(_celery_worker_thread):
+    """Send tasks through Redis to the real worker for this test only.
+
+    Every other test runs tasks eagerly (test settings), so no task from one test is left on the
+    broker to run later against another test's data or during its teardown.
+    """
+    from celery.result import allow_join_result
+
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    try:
+        # The test waits on results from the worker thread in this process, which Celery forbids
+        # inside a worker unless allowed explicitly.
+        with allow_join_result():
+            yield _celery_worker_thread
+    finally:
+        app.conf.task_always_eager = True
+        _wait_until_worker_idle(app)
+
+
+def _wait_until_worker_idle(app, timeout: float = 60.0) -> None:
+    """Let follow-up tasks the test enqueued finish, then drop what is left on the broker, so
+    the worker does not touch the database while the test's teardown flushes it."""
+    import time
+
+    from celery.worker import state
+
+    def idle() -> bool:
+        return not state.active_requests and not state.reserved_requests
+
+    deadline = time.monotonic() + timeout
+    for _ in range(2):
+        time.sleep(0.5)
+        while not idle() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        app.control.purge()
 
 
 @pytest.fixture(autouse=True)

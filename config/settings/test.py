@@ -1,4 +1,8 @@
-"""Test settings: fast hashing, mail kept in memory, Celery eager unless REDIS_URL is set."""
+"""Test settings: fast hashing, mail kept in memory, Celery eager.
+
+With REDIS_URL set, the tests that use the ``celery_worker_session`` fixture send their tasks
+through Redis to a real worker; all others run tasks eagerly, so no test leaves work on the broker.
+"""
 
 import os
 
@@ -20,3 +24,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
 # Other apps' admin tests sign in without a TOTP device; tests/freelancers switch it back on.
 ADMIN_OTP_REQUIRED = False
+CELERY_TASK_ALWAYS_EAGER = True

@@ -165,10 +165,6 @@ class Migration(migrations.Migration):
             model_name='freelancer',
             index=models.Index(condition=models.Q(('status', 'approved')), fields=['expires_on'], name='freelancer_expiry_idx'),
         ),
-        migrations.AddIndex(
-            model_name='freelancer',
-            index=models.Index(django.db.models.functions.text.Upper('full_name'), name='freelancer_upper_name_idx'),
-        ),
         migrations.AddField(
             model_name='document',
             name='freelancer',

@@ -5,6 +5,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import enqueue_on_commit
 from freelancers.models import OutboundEmail
 
 
@@ -19,7 +20,7 @@ def email_enqueue(*, to: str, subject: str, body: str, sensitive: bool = False) 
     email = OutboundEmail.objects.create(
         to=to, subject=subject[:200], body=body, sensitive=sensitive
     )
-    transaction.on_commit(lambda: send_outbound_email.delay(email.pk))
+    enqueue_on_commit(send_outbound_email, email.pk)
     return email
 
 

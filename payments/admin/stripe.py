@@ -1,6 +1,7 @@
 """Admin: Stripe invoices, the raw event store (with replay), payouts, the reconciliation queue."""
 
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from payments.models import (
     Invoice,
@@ -45,6 +46,12 @@ class InvoiceAdmin(admin.ModelAdmin):
         "voided_at",
     ]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Only a draft may be corrected here; after sending, the client and Stripe saw it.
+        if obj is not None and obj.status != Invoice.Status.DRAFT:
+            return [f.name for f in Invoice._meta.fields if f.name != "public_token"]
+        return self.readonly_fields
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
@@ -82,6 +89,12 @@ class StripePayoutAdmin(admin.ModelAdmin):
     list_select_related = ["freelancer", "bank_receipt"]
     show_full_result_count = False
     actions = ["match_now"]
+
+    def save_model(self, request, obj, form, change):
+        # A person linked the remittance by hand (the queue's way out).
+        if "bank_receipt" in form.changed_data:
+            obj.matched_at = timezone.now() if obj.bank_receipt_id else None
+        super().save_model(request, obj, form, change)
 
     @admin.action(description="Try to match to a bank remittance now")
     def match_now(self, request, queryset):

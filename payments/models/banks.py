@@ -16,9 +16,9 @@ __all__ = ["AccountClosure", "BankEvent", "ReceiptReversal", "UnmatchedReceipt",
 class WebhookDelivery(models.Model):
     """One HTTP delivery to the bank webhook, recorded whatever its outcome.
 
-    Bodies of rejected deliveries are truncated (``REJECTED_BODY_LIMIT``) and the rows are pruned
-    after
-    ``BANK_WEBHOOK_REJECTED_RETENTION_DAYS``, so a flood of bad requests cannot fill the disk.
+    Unauthenticated deliveries keep no body (its length and SHA-256 only); bodies of authentic but
+    invalid ones are truncated (``REJECTED_BODY_LIMIT``); rows of rejected deliveries are pruned
+    after ``BANK_WEBHOOK_REJECTED_RETENTION_DAYS``, so a flood of bad requests cannot fill the disk.
     """
 
     REJECTED_BODY_LIMIT = 4096
@@ -39,6 +39,8 @@ class WebhookDelivery(models.Model):
         SIGNATURE = "signature", "Signature rejected (401)"
         UNKNOWN_BANK = "unknown_bank", "Unknown or disabled bank (404)"
         TOO_LARGE = "too_large", "Body too large (413)"
+        BUSY = "busy", "Database busy (503, the bank retries)"
+        ERROR = "error", "Failed (500, the bank retries)"
 
     bank = models.ForeignKey(
         Bank, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
@@ -52,6 +54,7 @@ class WebhookDelivery(models.Model):
     user_agent = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)
     body_truncated = models.BooleanField(default=False)
+    body_sha256 = models.CharField(max_length=64, blank=True)
     signature_verdict = models.CharField(
         max_length=12, choices=Verdict.choices, default=Verdict.NOT_CHECKED
     )

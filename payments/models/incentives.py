@@ -148,8 +148,8 @@ class Entitlement(models.Model):
     """One eligible freelancer's award under a scheme, with the figures that justify it."""
 
     scheme = models.ForeignKey(
-        IncentiveScheme, on_delete=models.CASCADE, related_name="entitlements"
-    )
+        IncentiveScheme, on_delete=models.CASCADE, related_name="entitlements", db_index=False
+    )  # the unique (scheme, freelancer) index serves lookups by scheme
     freelancer = models.ForeignKey(Freelancer, on_delete=models.PROTECT, related_name="+")
     receipts_counted = models.PositiveIntegerField()
     proceeds_usd = models.DecimalField(**MONEY)
@@ -175,7 +175,6 @@ class Entitlement(models.Model):
                 name="entitlement_award_within_entitlement",
             ),
         ]
-        indexes = [models.Index(fields=["freelancer", "scheme"], name="entitlement_freelancer_idx")]
 
     def __str__(self) -> str:
         return f"{self.scheme_id}/{self.freelancer_id}: {self.awarded_amount_pkr} PKR"
@@ -193,7 +192,9 @@ class Exclusion(models.Model):
         NO_INCREASE = "no_increase", "No increase over the previous fiscal year"
         ZERO_AMOUNT = "zero_amount", "The amount rounds to zero"
 
-    scheme = models.ForeignKey(IncentiveScheme, on_delete=models.CASCADE, related_name="exclusions")
+    scheme = models.ForeignKey(
+        IncentiveScheme, on_delete=models.CASCADE, related_name="exclusions", db_index=False
+    )
     freelancer = models.ForeignKey(Freelancer, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=32, choices=Reason.choices)
     detail = models.CharField(max_length=300)
@@ -210,7 +211,6 @@ class Exclusion(models.Model):
                 fields=["scheme", "freelancer"], name="exclusion_unique_freelancer"
             )
         ]
-        indexes = [models.Index(fields=["freelancer", "scheme"], name="exclusion_freelancer_idx")]
 
     def __str__(self) -> str:
         return f"{self.scheme_id}/{self.freelancer_id}: {self.reason}"

@@ -192,7 +192,12 @@ class StripePayout(models.Model):
     livemode = models.BooleanField()
     # One bank remittance carries at most one payout: the unique constraint is the guard.
     bank_receipt = models.OneToOneField(
-        Receipt, null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_payout"
+        Receipt,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stripe_payout",
+        limit_choices_to={"source": "bank"},
     )
     matched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

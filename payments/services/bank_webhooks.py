@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 import zoneinfo
@@ -18,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pycountry
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError as StdnumError
@@ -27,6 +28,8 @@ from stdnum.pk import cnic as cnic_number
 from payments.models import Bank, BankEvent, PurposeCode, Receipt, WebhookDelivery
 from payments.services.banks import BANK_CODE_RE, AccountConflict, account_close, account_open
 from payments.services.receipts import receipt_record, receipt_reverse
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -453,11 +456,26 @@ def _truncated(body: bytes, limit: int | None) -> tuple[str, bool]:
     return body.decode("utf-8", "replace"), False
 
 
-def _record(meta: dict, body: bytes, *, full_body: bool = False, **fields) -> WebhookDelivery:
-    text, truncated = _truncated(body, None if full_body else WebhookDelivery.REJECTED_BODY_LIMIT)
-    truncated = truncated or (meta.get("content_length") or 0) > len(body)
+def _record(
+    meta: dict, body: bytes | None, *, full_body: bool = False, keep_body: bool = True, **fields
+) -> WebhookDelivery:
+    """One delivery-log row. Bodies of unauthenticated deliveries (404, 413, 401) are not kept, only
+    their length and SHA-256 (the contract: nothing but the rejected delivery's metadata); bodies of
+    authentic but rejected ones (400) are cut to REJECTED_BODY_LIMIT."""
+    raw = body or b""
+    text, truncated = "", bool(raw)
+    if keep_body:
+        text, truncated = _truncated(
+            raw, None if full_body else WebhookDelivery.REJECTED_BODY_LIMIT
+        )
+    truncated = truncated or (meta.get("content_length") or 0) > len(raw)
     return WebhookDelivery.objects.create(
-        received_at=timezone.now(), body=text, body_truncated=truncated, **meta, **fields
+        received_at=timezone.now(),
+        body=text,
+        body_truncated=truncated,
+        body_sha256=hashlib.sha256(raw).hexdigest() if body is not None else "",
+        **meta,
+        **fields,
     )
 
 
@@ -483,7 +501,6 @@ def bank_delivery_receive(
     bank_code: str,
     body: bytes | None,
     content_length: int | None,
-    body_prefix: bytes = b"",
     signature_header: str,
     content_type: str = "",
     user_agent: str = "",
@@ -491,8 +508,7 @@ def bank_delivery_receive(
 ) -> DeliveryResult:
     """Handle one delivery to the bank webhook and record it; return the response to send.
 
-    ``body`` is None when the declared length already exceeds the limit (it was not read; then
-    ``body_prefix`` holds its first bytes for the log). Never
+    ``body`` is None when the declared length already exceeds the limit (it was not read). Never
     raises for anything a bank can send; a 201/200 is returned only after the commit. Concurrent
     deliveries of the same event store it once (unique constraints on BankEvent and Receipt, and a
     lock on the business key); an IntegrityError from a racing delivery is re-classified as a
@@ -507,14 +523,13 @@ def bank_delivery_receive(
         "user_agent": user_agent[:200],
         "remote_addr": remote_addr[:64],
     }
-    raw = body if body is not None else body_prefix
     bank, secrets = _load_bank(bank_code)
     if bank is None:
-        _record(meta, raw, outcome=Outcome.UNKNOWN_BANK, response_status=404)
+        _record(meta, body, keep_body=False, outcome=Outcome.UNKNOWN_BANK, response_status=404)
         return DeliveryResult(404, {"error": "unknown_bank"})
     meta["bank"] = bank
     if body is None or len(body) > MAX_BODY_BYTES:
-        _record(meta, raw, outcome=Outcome.TOO_LARGE, response_status=413)
+        _record(meta, body, keep_body=False, outcome=Outcome.TOO_LARGE, response_status=413)
         return DeliveryResult(413, {"error": "too_large"})
     verdict = signature_verify(
         header=signature_header, body=body, secrets=secrets, now=current_unix_time()
@@ -528,7 +543,8 @@ def bank_delivery_receive(
         }[verdict]
         _record(
             meta,
-            raw,
+            body,
+            keep_body=False,
             signature_verdict=verdict,
             outcome=Outcome.SIGNATURE,
             response_status=401,
@@ -540,14 +556,41 @@ def bank_delivery_receive(
     if event is None:
         _record(
             meta,
-            raw,
+            body,
             outcome=Outcome.INVALID,
             response_status=400,
             detail=json.dumps(errors)[:2000],
         )
         return DeliveryResult(400, {"error": "invalid", "fields": errors})
     meta["event_id"], meta["event_type"] = event.id, event.type
-    return _store(bank, event, meta, body)
+    try:
+        return _store(bank, event, meta, body)
+    except OperationalError as exc:
+        # SQLite's write lock still taken after the 20 s busy timeout: ask the bank to retry
+        # rather than fail with a 500. Nothing of the event was committed.
+        if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+            _record_failure(meta, body, Outcome.ERROR, 500, repr(exc))
+            raise
+        _record_failure(meta, body, Outcome.BUSY, 503, str(exc))
+        return DeliveryResult(503, {"error": "busy", "detail": "database busy, retry later"})
+    except Exception as exc:
+        # Kept for the audit trail (and replay by hand); the bank retries on the 500.
+        _record_failure(meta, body, Outcome.ERROR, 500, repr(exc))
+        raise
+
+
+def _record_failure(meta: dict, body: bytes, outcome: str, status: int, detail: str) -> None:
+    try:
+        _record(
+            meta,
+            body,
+            full_body=True,
+            outcome=outcome,
+            response_status=status,
+            detail=detail[:2000],
+        )
+    except DatabaseError:
+        logger.exception("could not record a failed bank webhook delivery")
 
 
 def _store(bank: Bank, event: Event, meta: dict, body: bytes) -> DeliveryResult:

@@ -11,14 +11,14 @@ from decimal import ROUND_HALF_UP, Decimal
 import pycountry
 import stripe
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from freelancers.models import Freelancer, ServiceCategory
 from payments.models import Invoice, PurposeCode, Receipt
 from payments.models.stripe import INVOICE_CURRENCIES
-from payments.signals import receipts_changed
+from payments.services.receipts import receipt_record, receipt_reverse
 
 CENT = Decimal("0.01")
 # Indicative rates, used only when Stripe's balance transaction (the real settlement amount) is not
@@ -270,40 +270,25 @@ def stripe_receipt_record(
 ) -> tuple[Receipt, bool]:
     """Record a Stripe payment in the receipt ledger, once per payment intent.
 
-    Idempotent under the partial unique constraint ``receipt_unique_stripe_reference``: a second
-    call (or a concurrent one) returns the existing receipt and ``created=False``. Sends
-    ``receipts_changed`` inside the transaction when a receipt is created. To be reconciled with
-    ``payments.services.receipts.receipt_record(source="stripe")`` at merge.
+    A thin adapter over ``receipt_record``, the one ingestion path for every source: idempotent
+    under the partial unique constraint ``receipt_unique_stripe_reference`` (a second or concurrent
+    call returns the stored receipt and ``created=False``), and ``receipts_changed`` is sent inside
+    the transaction when the ledger changes.
     """
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                receipt, created = Receipt.objects.get_or_create(
-                    source=Receipt.Source.STRIPE,
-                    reference=reference,
-                    defaults={
-                        "bank": None,
-                        "iban": "",
-                        "account": None,
-                        "freelancer": freelancer,
-                        "amount": amount,
-                        "currency": currency.upper(),
-                        "usd_amount": usd_amount,
-                        "pkr_rate": pkr_rate,
-                        "value_date": value_date,
-                        "purpose_code": purpose_code,
-                        "remitter_name": remitter_name[:200],
-                        "remitter_country": remitter_country[:2],
-                    },
-                )
-        except IntegrityError:  # a concurrent caller inserted it first
-            receipt, created = (
-                Receipt.objects.get(source=Receipt.Source.STRIPE, reference=reference),
-                False,
-            )
-        if created:
-            receipts_changed.send(sender=Receipt, months={value_date.replace(day=1)})
-    return receipt, created
+    return receipt_record(
+        source=Receipt.Source.STRIPE,
+        bank=None,
+        reference=reference,
+        amount=amount,
+        currency=currency.upper(),
+        usd_amount=usd_amount,
+        pkr_rate=pkr_rate,
+        value_date=value_date,
+        purpose_code=purpose_code,
+        remitter_name=remitter_name[:200],
+        remitter_country=remitter_country[:2],
+        freelancer=freelancer,
+    )
 
 
 def invoice_mark_paid(
@@ -388,12 +373,13 @@ def invoice_apply_refund(
         invoice.amount_refunded = refunded
         if refunded == invoice.amount:
             invoice.status = Invoice.Status.REFUNDED
-            receipt = invoice.receipt
-            if receipt.reversed_on is None:
-                receipt.reversed_on = refunded_on
-                receipt.reversal_reason = "Stripe refund"
-                receipt.save(update_fields=["reversed_on", "reversal_reason"])
-                receipts_changed.send(sender=Receipt, months={receipt.value_date.replace(day=1)})
+            receipt_reverse(
+                source=Receipt.Source.STRIPE,
+                bank=None,
+                reference=invoice.receipt.reference,
+                reversed_on=refunded_on,
+                reason="Stripe refund",
+            )
         else:
             invoice.status = Invoice.Status.PARTIALLY_REFUNDED
         invoice.save(update_fields=["amount_refunded", "status"])

@@ -5,7 +5,7 @@ import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q
 
 from freelancers.models import Freelancer
 from payments.models import Bank, DollarAccount, PurposeCode, Receipt, ReceiptReversal
@@ -208,53 +208,55 @@ def receipts_link_sweep(*, batch: int = 500) -> int:
             ).first()
             if account.freelancer_id is None and freelancer is not None:
                 changed += accounts_link_freelancer(freelancer=freelancer) or 1
+    # Unmatched receipts (partial index on iban WHERE account IS NULL) paid to a known IBAN, and
+    # matched receipts whose account has a freelancer they lack.
     unlinked_ibans = list(
         Receipt.objects.filter(account__isnull=True, iban__gt="")
         .filter(Exists(DollarAccount.objects.filter(iban=OuterRef("iban"))))
         .values_list("iban", flat=True)
         .distinct()[:batch]
     )
-    mismatched_ibans = list(
-        Receipt.objects.filter(account__isnull=False, account__freelancer__isnull=False)
-        .exclude(
-            freelancer_id=Subquery(
-                DollarAccount.objects.filter(pk=OuterRef("account_id")).values("freelancer_id")[:1]
-            )
-        )
-        .values_list("iban", flat=True)
-        .distinct()[:batch]
-    ) + list(
-        Receipt.objects.filter(
-            account__isnull=False, freelancer__isnull=True, account__freelancer__isnull=False
-        )
-        .values_list("iban", flat=True)
-        .distinct()[:batch]
+    unlinked_ibans += list(
+        DollarAccount.objects.filter(freelancer__isnull=False)
+        .filter(Exists(Receipt.objects.filter(account_id=OuterRef("pk"), freelancer__isnull=True)))
+        .values_list("iban", flat=True)[:batch]
     )
-    for iban in dict.fromkeys(unlinked_ibans + mismatched_ibans):
+    for iban in dict.fromkeys(unlinked_ibans):
         with transaction.atomic():
             account = DollarAccount.objects.filter(iban=iban).first()
             if account is not None:
                 changed += receipts_link_account(account=account)
+    # Driven from the (small) reversal table, probing Receipt's unique (bank, reference) index.
     pending = list(
-        Receipt.objects.filter(reversed_on__isnull=True)
-        .filter(
+        ReceiptReversal.objects.filter(
             Exists(
-                ReceiptReversal.objects.filter(
+                Receipt.objects.filter(
+                    Q(source=Receipt.Source.STRIPE) | Q(bank=OuterRef("bank")),
                     source=OuterRef("source"),
-                    bank=OuterRef("bank"),
                     reference=OuterRef("reference"),
+                    reversed_on__isnull=True,
                 )
             )
-        )
-        .values_list("id", flat=True)[:batch]
+        ).select_related("bank")[:batch]
     )
-    for receipt_id in pending:
+    for reversal in pending:
         with transaction.atomic():
-            receipt = Receipt.objects.select_for_update().get(pk=receipt_id)
-            reversal = ReceiptReversal.objects.filter(
-                _key_filter(source=receipt.source, bank=receipt.bank, reference=receipt.reference)
-            ).first()
-            if receipt.reversed_on is None and reversal is not None:
+            db_serialize_on(
+                key=_receipt_key(
+                    source=reversal.source, bank=reversal.bank, reference=reversal.reference
+                )
+            )
+            receipt = (
+                Receipt.objects.filter(
+                    _key_filter(
+                        source=reversal.source, bank=reversal.bank, reference=reversal.reference
+                    ),
+                    reversed_on__isnull=True,
+                )
+                .select_for_update()
+                .first()
+            )
+            if receipt is not None:
                 receipt.reversed_on = reversal.reversed_on
                 receipt.reversal_reason = reversal.reason
                 receipt.save(update_fields=["reversed_on", "reversal_reason"])

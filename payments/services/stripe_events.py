@@ -253,9 +253,10 @@ def _mark_paid(event, invoice, *, payment_intent_id, amount_minor, currency, usd
         usd_amount=usd,
     )
     # Events about this payment that arrived first (a refund) can now be applied.
-    for pk in StripeEvent.objects.filter(
+    deferred = StripeEvent.objects.filter(
         payment_intent_id=payment_intent_id, status=StripeEvent.Status.DEFERRED
-    ).values_list("id", flat=True):
+    ).exclude(pk=event.pk)
+    for pk in deferred.values_list("id", flat=True):
         stripe_event_apply(event_pk=pk)
     return f"{invoice.number} paid by {payment_intent_id}" + ("" if created else " (already)")
 

@@ -29,6 +29,27 @@ def private_media(settings, tmp_path):
     return tmp_path / "private"
 
 
+def reseed() -> None:
+    """Put back the rows the data migrations create (categories, staff groups): a transactional
+    test that ran earlier flushed them. (serialized_rollback would clash with the content types
+    that the flush's post_migrate recreates.)"""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Permission
+
+    categories = import_module("freelancers.migrations.0002_seed_service_categories")
+    groups = import_module("freelancers.migrations.0004_staff_groups")
+    for slug, name, is_it in categories.CATEGORIES:
+        ServiceCategory.objects.update_or_create(slug=slug, defaults={"name": name, "is_it": is_it})
+    for name, codenames in groups.GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="freelancers", codename__in=codenames
+            )
+        )
+
+
 def upload(name: str, content: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content)
 

@@ -13,7 +13,7 @@ from freelancers.models import Freelancer, RegistrationCounter, StatusChange
 from freelancers.services import workflow
 from tests.factories import FreelancerFactory, StaffFactory
 
-from .conftest import approved, complete_draft, delivered_mail, otp_verified, submitted
+from .conftest import approved, complete_draft, delivered_mail, otp_verified, reseed, submitted
 
 S = Freelancer.Status
 pytestmark = pytest.mark.django_db
@@ -313,3 +313,41 @@ def test_expired_registration_shows_expired(reviewer, approver):
     freelancer = _expiring(reviewer, approver, days_left=-1)
     assert freelancer.is_expired
     assert freelancer.registration_state == "Expired"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_approvers_deciding_at_once_issue_one_number():
+    reseed()
+    reviewer = StaffFactory(username="rev-c")
+    reviewer.groups.add(Group.objects.get(name="Reviewers"))
+    approvers = []
+    for name in ("app-c1", "app-c2"):
+        user = StaffFactory(username=name)
+        user.groups.add(Group.objects.get(name="Approvers"))
+        approvers.append(otp_verified(type(user).objects.get(pk=user.pk)))
+    reviewer = type(reviewer).objects.get(pk=reviewer.pk)
+    freelancer = submitted()
+    workflow.application_recommend(freelancer=freelancer, reviewer=reviewer, decision="approve")
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def decide(approver):
+        try:
+            barrier.wait()
+            workflow.application_approve(freelancer=freelancer, approver=approver)
+            outcomes.append("approved")
+        except workflow.WorkflowError as exc:
+            outcomes.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=decide, args=(a,)) for a in approvers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["IllegalTransition", "approved"]
+    freelancer.refresh_from_db()
+    assert freelancer.registration_number is not None
+    assert StatusChange.objects.filter(freelancer=freelancer, to_status=S.APPROVED).count() == 1

@@ -38,3 +38,20 @@ def test_set_purpose_code_creates_updates_and_retires(client):
     )
     row.refresh_from_db()
     assert row.is_it and row.retired and row.description == "Test 2"
+
+
+def test_sign_bank_event_prints_a_delivery_the_webhook_accepts(client, capsys):
+    import re
+
+    call_command("add_bank", "HBL", "--name", "Habib", "--secret", "demo-secret-000000001")
+    call_command("sign_bank_event", "HBL", "--secret", "demo-secret-000000001")
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    header = re.search(r"X-Bank-Signature: ([^']+)'", line).group(1)
+    body = re.search(r"--data-raw '(.+)'$", line).group(1)
+    response = client.post(
+        "/api/v1/webhooks/banks/HBL/",
+        data=body.encode(),
+        content_type="application/json",
+        HTTP_X_BANK_SIGNATURE=header,
+    )
+    assert response.status_code == 201, response.json()

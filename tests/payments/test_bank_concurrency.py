@@ -105,3 +105,16 @@ def test_one_delivery_costs_a_small_constant_number_of_queries(client, bank):  #
         counts.append(len(queries))
     assert len(set(counts)) == 1
     assert counts[0] <= 12, [q["sql"] for q in queries.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_account_opened_from_10_threads_stores_one_account():
+    from payments.models import DollarAccount
+    from tests.factories import valid_cnic
+    from tests.payments.bank_helpers import account_opened
+
+    _bank()
+    payload = event("account.opened", account_opened(iban=remittance()["iban"], cnic=valid_cnic()))
+    statuses = _fire([payload] * 10)
+    assert sorted(statuses) == [200] * 9 + [201]
+    assert DollarAccount.objects.count() == 1

@@ -249,7 +249,7 @@ def test_body_over_64_kib_answers_413_before_the_signature_is_checked(client, ba
     assert response.status_code == 413 and response.json() == {"error": "too_large"}
     delivery = WebhookDelivery.objects.get()
     assert delivery.outcome == "too_large"
-    assert len(delivery.body) == WebhookDelivery.REJECTED_BODY_LIMIT and delivery.body_truncated
+    assert delivery.body == "" and delivery.body_truncated  # unauthenticated: not kept
 
 
 def test_body_of_exactly_64_kib_is_not_too_large(client, bank):  # noqa: F811
@@ -295,3 +295,4 @@ def test_wrong_secret_records_only_the_rejected_delivery(client, bank):  # noqa:
     delivery = WebhookDelivery.objects.get()
     assert delivery.signature_verdict == "mismatch" and delivery.response_status == 401
     assert SECRET not in delivery.signature_header
+    assert delivery.body == "" and len(delivery.body_sha256) == 64  # metadata only

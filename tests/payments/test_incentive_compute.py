@@ -303,3 +303,40 @@ def test_computation_matches_a_plain_python_definition_on_random_receipts(seed):
     }
     assert got == expected
     assert any(isinstance(v, tuple) for v in got.values())
+
+
+def test_stored_rows_equal_the_rules_applied_one_by_one_including_the_explanations():
+    """On PostgreSQL the rules run as SQL; they must agree with ``assess`` row for row."""
+    from payments.selectors_incentives import proceeds_by_freelancer
+    from payments.services.incentives import assess
+
+    scheme = IncentiveSchemeFactory(
+        min_proceeds_usd=Decimal(1500),
+        growth_required_percent=Decimal("12.5"),
+        cap_per_freelancer_pkr=Decimal("30000"),
+        basis=IncentiveScheme.Basis.INCREASE,
+    )
+    suspended = ApprovedFreelancerFactory(status=Freelancer.Status.SUSPENDED)
+    receipt(suspended)
+    for previous, current in ((0, 2000), (1000, 1100), (1000, 1200), (1000, 3000), (5000, 1000)):
+        f = ApprovedFreelancerFactory()
+        if previous:
+            receipt(f, amount=Decimal(previous), value_date=PREV)
+        receipt(f, amount=Decimal(current), retained_amount=Decimal("0.37"))
+    as_of = datetime.date(2024, 8, 1)
+    scheme = compute(scheme, as_of=as_of)  # the rules as stored (1500.00, not 1500)
+    for row in proceeds_by_freelancer(scheme=scheme):
+        v = assess(scheme=scheme, row=row, as_of=as_of)
+        if v.reason:
+            x = Exclusion.objects.get(scheme=scheme, freelancer_id=row.freelancer_id)
+            assert (x.reason, x.detail, x.growth_percent) == (v.reason, v.detail, v.growth_percent)
+        else:
+            e = Entitlement.objects.get(scheme=scheme, freelancer_id=row.freelancer_id)
+            assert (e.basis_pkr, e.raw_amount_pkr, e.capped_amount_pkr, e.growth_percent) == (
+                v.basis_pkr,
+                v.raw_amount_pkr,
+                v.capped_amount_pkr,
+                v.growth_percent,
+            )
+    assert Exclusion.objects.filter(scheme=scheme).count() == 5
+    assert Entitlement.objects.filter(scheme=scheme).count() == 1

@@ -168,3 +168,36 @@ def test_paid_or_void_invoices_cannot_be_sent(fake_stripe):
         with pytest.raises(InvoiceError):
             invoice_send(invoice=InvoiceFactory(status=status))
     assert fake.requests == []
+
+
+def test_api_send_opens_the_invoice_and_returns_the_client_link(fake_stripe, client):
+    invoice = InvoiceFactory()
+    fake = fake_stripe((200, session_json()))
+    client.force_login(invoice.freelancer.user)
+    response = client.post(f"/api/v1/invoices/{invoice.pk}/send/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "open"
+    assert response.json()["pay_url"].endswith(f"/pay/{invoice.public_token}/")
+    assert len(fake.requests) == 1
+
+
+def test_client_stripe_button_redirects_to_the_checkout_session(fake_stripe, client):
+    invoice = InvoiceFactory()
+    fake = fake_stripe((200, session_json()))
+    invoice_send(invoice=invoice)
+    response = client.post(f"/pay/{invoice.public_token}/checkout/")
+    assert response.status_code == 302
+    assert response["Location"] == session_json()["url"]
+    assert len(fake.requests) == 1  # the live session is reused, no second call
+
+
+def test_stripe_refusal_on_the_client_button_is_a_friendly_message(fake_stripe, client):
+    invoice = InvoiceFactory()
+    fake_stripe(
+        (200, session_json(expires_at=int(time.time()) - 10)),
+        (402, {"error": {"type": "card_error", "message": "nope"}}),
+    )
+    invoice_send(invoice=invoice)
+    response = client.post(f"/pay/{invoice.public_token}/checkout/", follow=True)
+    assert response.status_code == 200
+    assert "unavailable right now" in response.content.decode()

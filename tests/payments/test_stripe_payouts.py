@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from payments.models import Invoice, Receipt, StripeEvent
+from payments.models import Invoice, Receipt, StripeEvent, StripePayout
 from payments.selectors import counted_receipts
 from payments.services.stripe_payouts import (
     stripe_payout_match,
@@ -174,3 +174,102 @@ def test_concurrent_deliveries_of_one_payment_record_one_receipt(settings):
     assert StripeEvent.objects.count() == 2
     assert Receipt.objects.filter(source="stripe").count() == 1
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+
+
+def test_beat_sweeps_are_scheduled_and_registered():
+    from django.conf import settings
+
+    from config.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    for name in ["payments.tasks.stripe_events_sweep", "payments.tasks.stripe_payouts_match_sweep"]:
+        assert name in tasks
+        assert name in app.tasks
+
+
+@pytest.mark.django_db
+def test_selectors_match_a_plain_python_definition_on_small_data():
+    from payments.selectors_stripe import invoices_in_transit_totals, invoices_settled_by_receipts
+
+    connected = StripeAccountFactory()
+    freelancer = connected.freelancer
+    made = []
+    for n, (status, amount, refunded, currency) in enumerate(
+        [
+            (Invoice.Status.PAID, "100.00", "0", "USD"),
+            (Invoice.Status.PARTIALLY_REFUNDED, "200.00", "50.00", "USD"),
+            (Invoice.Status.PAID, "70.00", "0", "EUR"),
+            (Invoice.Status.REFUNDED, "90.00", "90.00", "USD"),
+            (Invoice.Status.OPEN, "40.00", "0", "USD"),
+        ]
+    ):
+        made.append(
+            InvoiceFactory(
+                freelancer=freelancer,
+                status=status,
+                amount=Decimal(amount),
+                amount_refunded=Decimal(refunded),
+                currency=currency,
+                livemode=False,
+                paid_at=datetime.datetime(2024, 3, 1, tzinfo=datetime.UTC),
+                receipt=ReceiptFactory(source=Receipt.Source.STRIPE, bank=None, reference=f"pi_{n}")
+                if status != Invoice.Status.OPEN
+                else None,
+            )
+        )
+    expected: dict[str, Decimal] = {}
+    for invoice in made:
+        if invoice.status in ("paid", "partially_refunded") and invoice.payout_id is None:
+            expected[invoice.currency] = expected.get(invoice.currency, 0) + (
+                invoice.amount - invoice.amount_refunded
+            )
+    totals = invoices_in_transit_totals(freelancer=freelancer)
+    assert totals == expected
+    assert {currency: str(total) for currency, total in totals.items()} == {
+        "EUR": "70.00",
+        "USD": "250.00",
+    }
+    carried = ReceiptFactory(
+        account=connected.payout_account, amount=Decimal("1000.00"), value_date=ARRIVAL
+    )
+    payout = record(connected)
+    assert payout.bank_receipt == carried
+    settled = invoices_settled_by_receipts(receipt_ids=[carried.pk])
+    assert settled == {carried.pk: [i for i in made if i.status in ("paid", "partially_refunded")]}
+    assert invoices_in_transit_totals(freelancer=freelancer) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_payouts_racing_for_one_remittance_match_it_once():
+    connected = StripeAccountFactory()
+    carried = ReceiptFactory(
+        account=connected.payout_account, amount=Decimal("1000.00"), value_date=ARRIVAL
+    )
+    payouts = [
+        StripePayout.objects.create(
+            payout_id=f"po_race_{n}",
+            account=connected.account_id,
+            freelancer=connected.freelancer,
+            amount=Decimal("1000.00"),
+            currency="USD",
+            arrival_date=ARRIVAL,
+            livemode=False,
+        )
+        for n in range(4)
+    ]
+    results: list[bool] = []
+
+    def match(pk: int) -> None:
+        try:
+            results.append(stripe_payout_match(payout_id=pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=match, args=(p.pk,)) for p in payouts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert StripePayout.objects.filter(bank_receipt=carried).count() == 1

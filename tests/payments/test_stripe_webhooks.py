@@ -302,3 +302,45 @@ def test_payout_paid_is_recorded_and_matched_to_the_bank_remittance(client):
     assert invoice.payout == record and not invoice.in_transit
     assert post_event(client, event).json()["duplicate"] is True
     assert StripePayout.objects.count() == 1
+
+
+def test_the_sdk_pitfalls_are_closed():
+    """stripe-python skips the time check without a tolerance and accepts future timestamps; the
+    portal's check does neither."""
+    import stripe
+
+    from payments.services.stripe_events import stripe_signature_verify
+
+    payload = '{"id": "evt_pitfall"}'
+    stale = sign(payload, timestamp=int(time.time()) - 3600)
+    future = sign(payload, timestamp=int(time.time()) + 3600)
+    assert stripe.WebhookSignature.verify_header(payload, stale, WEBHOOK_SECRET) is True
+    assert stripe.WebhookSignature.verify_header(payload, future, WEBHOOK_SECRET, 300) is True
+    for header in (stale, future):
+        with pytest.raises(stripe.SignatureVerificationError):
+            stripe_signature_verify(payload=payload.encode(), header=header, secret=WEBHOOK_SECRET)
+
+
+def test_receipts_changed_is_sent_for_the_payment_and_the_full_refund_only(client):
+    from payments.signals import receipts_changed
+
+    sent: list[set] = []
+
+    def receiver(sender, months, **kwargs):
+        sent.append(months)
+
+    receipts_changed.connect(receiver)
+    try:
+        invoice = InvoiceFactory(status=Invoice.Status.OPEN)
+        post_event(client, completed(invoice))
+        post_event(client, completed(invoice, event_id="evt_completed_again"))
+        partial = refunded_charge(invoice, payment_intent=PI, amount_refunded=100)
+        post_event(client, envelope("charge.refunded", partial, event_id="evt_part"))
+        full = refunded_charge(invoice, payment_intent=PI, amount_refunded=invoice.amount_minor)
+        post_event(client, envelope("charge.refunded", full, event_id="evt_all"))
+    finally:
+        receipts_changed.disconnect(receiver)
+    from django.utils import timezone
+
+    month = timezone.localdate().replace(day=1)
+    assert sent == [{month}, {month}]

@@ -124,3 +124,48 @@ def test_real_celery_worker_runs_the_refresh_enqueued_on_commit(celery_worker_se
         assert time.monotonic() < deadline, "the worker did not refresh the statistics"
         time.sleep(0.2)
     assert monthly_rows(first=202408, last=202408)[0]["total_usd"] == "123.45"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("purpose_codes")
+def test_ingestion_during_a_full_rebuild_neither_deadlocks_nor_loses_a_receipt():
+    _populate()
+    statistics_rebuild()
+
+    def ingest(day: int):
+        def run():
+            for month in (6, 1, 3):
+                with transaction.atomic():
+                    ReceiptFactory(
+                        value_date=datetime.date(2024, month, day), amount=Decimal("1.00")
+                    )
+                    receipts_changed.send(
+                        sender=Receipt,
+                        months={datetime.date(2024, month, 1), datetime.date(2023, 12, 1)},
+                    )
+
+        return run
+
+    errors = _in_threads(statistics_rebuild, ingest(2), ingest(3), statistics_rebuild)
+    assert errors == []
+    statistics_refresh()
+    expected = python_monthly()
+    rows = monthly_rows(first=202401, last=202406)
+    assert [r["total_usd"] for r in rows] == [
+        cents_to_str(expected[(202400 + m, "")][0]) for m in range(1, 7)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("purpose_codes")
+def test_two_refreshes_in_threads_agree_on_either_database():
+    _populate()
+    assert _in_threads(statistics_refresh, statistics_refresh) == []
+    expected = python_monthly()
+    rows = monthly_rows(first=202401, last=202406)
+    assert [(r["total_usd"], r["receipts"]) for r in rows] == [
+        (cents_to_str(expected[(202400 + m, "")][0]), expected[(202400 + m, "")][1])
+        for m in range(1, 7)
+    ]
+    assert not StatisticsPeriod.objects.filter(stale=True).exists()

@@ -47,6 +47,7 @@ def test_statistics_page_is_public_and_shows_the_api_figures_without_external_as
     assert "<svg" in html and "format=csv" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html
+    assert 'data-testid="registrations"' in html
 
 
 @pytest.mark.browser
@@ -111,6 +112,16 @@ def test_statistics_page_in_chromium_matches_the_api(live_server, monkeypatch):
             for field in ("fytd_usd", "fytd_yoy_pct"):
                 want = "–" if expected[field] is None else expected[field]
                 assert _plain(row.locator(f"[data-field={field}]").inner_text()) == want
+        registrations = page.request.get(
+            f"{live_server.url}/api/v1/statistics/registrations/?from={first}&to={last}"
+        ).json()["results"]
+        assert any(r["active"] for r in registrations)
+        for expected in registrations:
+            row = page.locator(
+                f"table[data-testid=registrations] tr[data-month='{expected['month']}']"
+            )
+            for field in ("registered", "approved", "active"):
+                assert row.locator(f"[data-field={field}]").inner_text() == str(expected[field])
         assert page.locator("svg.chart").count() == 5
         href = page.locator("a", has_text="monthly CSV").get_attribute("href")
         csv = page.request.get(f"{live_server.url}{href}")

@@ -236,3 +236,47 @@ def test_period_helpers():
     assert P.change_pct(0, 0) is None
     assert P.change_pct(1, 3) == "-66.7"
     assert P.change_pct(5, 3) == "66.7"
+
+
+def test_load_demo_publishes_statistics_for_the_demo_receipts():
+    call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    today = timezone.localdate()
+    key = P.month_key(today.year, today.month)
+    rows = monthly_rows(first=P.month_add(key, -11), last=key)
+    expected = python_monthly()
+    assert [r["receipts"] for r in rows] == [
+        expected.get((P.parse_month(r["month"]), ""), (0, 0, 0))[1] for r in rows
+    ]
+    assert sum(r["receipts"] for r in rows) > 0
+
+
+def test_registrations_endpoint_serves_json_and_csv():
+    at = datetime.datetime(2024, 4, 3, 10, tzinfo=datetime.UTC)
+    FreelancerFactory(province="sindh", submitted_at=at)
+    client = Client()
+    response = client.get("/api/v1/statistics/registrations/", {"from": "2024-04", "to": "2024-04"})
+    assert response.json() == {
+        "results": [{"month": "2024-04", "registered": 1, "approved": 0, "active": 0}]
+    }
+    response = client.get(
+        "/api/v1/statistics/registrations/",
+        {"from": "2024-04", "to": "2024-04", "group_by": "province", "format": "csv"},
+    )
+    assert response.content.decode().splitlines() == [
+        "month,province,registered,approved,active",
+        "2024-04,sindh,1,0,0",
+    ]
+
+
+def test_admin_lists_statistics_periods_and_revisions(admin_client):
+    receipt("2024-01-05")
+    statistics_rebuild()
+    assert admin_client.get("/admin/registry/statisticsperiod/").status_code == 200
+    assert admin_client.get("/admin/registry/statisticsrevision/").status_code == 200
+    period = StatisticsPeriod.objects.get(kind="month", period=202401)
+    response = admin_client.post(
+        "/admin/registry/statisticsperiod/",
+        {"action": "recompute", "_selected_action": [period.pk]},
+    )
+    assert response.status_code == 302
+    assert StatisticsRevision.objects.filter(kind="month", period=202401).count() == 2

@@ -5,8 +5,12 @@ import sys
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from registry.models import StatisticsPeriod
-from registry.services import statistics_rebuild, statistics_refresh, statistics_stale_count
+from registry.services import (
+    statistics_rebuild,
+    statistics_rebuild_size,
+    statistics_refresh,
+    statistics_stale_count,
+)
 
 
 class Command(BaseCommand):
@@ -19,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, full: bool, no_progress: bool, **options):
-        total = StatisticsPeriod.objects.count() if full else statistics_stale_count()
+        total = statistics_rebuild_size() if full else statistics_stale_count()
         with tqdm(
             total=total or None,
             unit="period",

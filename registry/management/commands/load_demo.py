@@ -8,7 +8,7 @@ from django.db import transaction
 
 from freelancers import demo as freelancers_demo
 from payments import demo as payments_demo
-from payments import demo_stripe
+from payments import demo_incentives, demo_stripe
 from registry import demo as registry_demo
 
 
@@ -25,7 +25,9 @@ class Command(BaseCommand):
             freelancers = freelancers_demo.load_freelancers(rng)
             banks = payments_demo.load_banks()
             receipts = payments_demo.load_accounts_and_receipts(rng, freelancers)
+            payments_demo.load_reversals()
             invoices = demo_stripe.load_invoices(freelancers)
+            incentives = demo_incentives.load_incentives(freelancers)
         statistics_periods = registry_demo.load_statistics()
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"  freelancers: {len(freelancers)}, new receipts: {receipts}")
@@ -47,3 +49,8 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write("Bank webhook secrets: " + ", ".join(f"{c}={s}" for c, s in banks))
         self.stdout.write(demo_stripe.describe(invoices))
+        self.stdout.write(
+            "Try the bank webhook: python manage.py sign_bank_event HBL --secret "
+            f"{banks[0][1]} | sh   (earnings: /earnings/ as a freelancer; docs/bank-webhooks.md)"
+        )
+        self.stdout.write("Incentive schemes (docs/incentives.md):\n" + "\n".join(incentives))
