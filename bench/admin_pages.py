@@ -6,8 +6,8 @@ Uses the incentives data set (the same freelancers, accounts and receipts; loade
 is requested in-process through Django's test client (the whole middleware stack, the view, the
 queries and the template: server time without the network), once to warm up and then --repeat
 times; the median and the worst are reported with the number of queries and their time.
-Target: each page under 300 ms. Checked: every page answers 200, the CNIC search finds the
-freelancer, and the earnings page shows the freelancer's own receipts.
+Target: each page under 300 ms. Checked: every page answers 200 (the admin behind its TOTP
+second factor, the earnings pages as the freelancer) and the CNIC search finds the freelancer.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['median'] * 1000:.0f} ms (worst {result['worst'] * 1000:.0f}; "
             f"{result['queries']} queries, {result['sql'] * 1000:.0f} ms SQL)",
             "< 300 ms",
-            result["median"] < 0.3,
+            ok and result["median"] < 0.3,
         )
     return common.finish(report, args.json)
 
