@@ -61,8 +61,16 @@ def bare_month(month_start: datetime.date) -> tuple[Decimal, int]:
 class Prober:
     """Posts numbered probes into ``month_start``'s month and records when each got published."""
 
-    def __init__(self, port: int, month_start: datetime.date, interval: float, freelancers: int):
+    def __init__(
+        self,
+        port: int,
+        month_start: datetime.date,
+        interval: float,
+        freelancers: int,
+        base: int = 0,
+    ):
         self.port = port
+        self.base = base  # receipts the month already had published before the first probe
         self.month = month_start.strftime("%Y-%m")
         self.value_date = month_start + datetime.timedelta(days=9)
         self.interval = interval
@@ -109,7 +117,7 @@ class Prober:
             now = time.monotonic()
             if row:
                 with self.lock:
-                    for k in range(min(row["receipts"], len(self.sent))):
+                    for k in range(min(row["receipts"] - self.base, len(self.sent))):
                         self.published.setdefault(k, now)
             self.stop_polling.wait(0.25)
 
@@ -125,18 +133,44 @@ def main(argv: list[str] | None = None) -> int:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between probes")
+    parser.add_argument(
+        "--on-statistics-data",
+        action="store_true",
+        help="run on the statistics data set (loaded by bench.statistics at this size) and probe"
+        " June 2026, a month of a fiscal year holding a third of its receipts, so every refresh"
+        " recomputes a busy month and fiscal year (adds the probes and the load to that data set)",
+    )
     args = parser.parse_args(argv)
     size = common.size_of(args, "stats_receipts")
     duration = max(size["duration"], 20)
     report = common.make_report("freshness", args)
     account_freelancers = min(size["freelancers"], 50_000)
 
-    # A fresh database with accounts and the bench bank, as for ingestion.
-    common.setup_django(DB)
-    ds = datagen.Dataset(
-        freelancers=account_freelancers, receipts=0, first_day="2026-01-01", last_day="2026-01-01"
-    )
-    datagen.ensure_dataset(DB, ds, reload=True)
+    global DB
+    if args.on_statistics_data:
+        from bench import statistics
+
+        DB = statistics.DB
+        common.setup_django(DB)
+        ds = datagen.Dataset(
+            freelancers=size["freelancers"],
+            receipts=size["stats_receipts"],
+            first_day=statistics.FIRST_DAY,
+            last_day=statistics.LAST_DAY,
+        )
+        if datagen.stored_dataset(DB) is None:
+            datagen.ensure_dataset(DB, ds)
+        report.notes.append(f"on the statistics data set ({datagen.stored_dataset(DB)})")
+    else:
+        # A fresh database with accounts and the bench bank, as for ingestion.
+        common.setup_django(DB)
+        ds = datagen.Dataset(
+            freelancers=account_freelancers,
+            receipts=0,
+            first_day="2026-01-01",
+            last_day="2026-01-01",
+        )
+        datagen.ensure_dataset(DB, ds, reload=True)
     env = common.bench_env(DB)
     common.manage(
         ["add_bank", payloads.BANK_CODE, "--name", "Bench bank", "--secret", payloads.BANK_SECRET],
@@ -146,11 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     import redis
 
     redis.Redis.from_url(common.REDIS_URL).flushdb()
-    common.manage(["aggregate_statistics", "--full"], env, stdout=sys.stderr)
+    common.manage(
+        ["aggregate_statistics"] + ([] if args.on_statistics_data else ["--full"]),
+        env,
+        stdout=sys.stderr,
+    )
 
     today = payloads.karachi_today()
     this_month = today.replace(day=1)
     last_month = (this_month - datetime.timedelta(days=1)).replace(day=1)
+    if args.on_statistics_data:
+        last_month = datetime.date(2026, 6, 1)
     port = common.free_port()
     logs = common.logs_dir()
     worker_cmd = [
@@ -165,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         common.process(worker_cmd, env, logs / "celery-fresh.log"),
     ):
         common.wait_http(f"http://127.0.0.1:{port}/healthz")
-        prober = Prober(port, last_month, args.interval, account_freelancers)
+        before = get_month(port, last_month.strftime("%Y-%m"))
+        base, base_total = (before["receipts"], Decimal(before["total_usd"])) if before else (0, 0)
+        prober = Prober(port, last_month, args.interval, account_freelancers, base)
         plan = payloads.build_plan(
             logs / "fresh.txt", "fresh", ingest.MAX_RATE * (duration + 5), ingest.WRK_THREADS, 0.0,
             account_freelancers, seed=21,
@@ -213,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         # Eventually consistent: wait (bounded) until this month's figure equals the bare SQL.
-        expected_probe = Decimal(sum(prober.amounts)) / 100
+        expected_probe = base_total + Decimal(sum(prober.amounts)) / 100
         deadline = time.monotonic() + 180
         while True:
             bare = bare_month(this_month)

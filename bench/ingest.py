@@ -234,9 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{duration}s / {args.connections} / {common.gunicorn_workers()} "
         f"{common.gunicorn_class()} workers, {os.cpu_count()} cores",
     )
-    with common.process(
-        common.gunicorn_cmd("config.wsgi:application", port), env, tmp / "gunicorn-ingest.log"
-    ):
+    wsgi = os.environ.get("BENCH_WSGI", "config.wsgi:application")
+    if wsgi != "config.wsgi:application":
+        report.notes.append(f"EXPERIMENT: served by {wsgi}, not the portal as shipped")
+    with common.process(common.gunicorn_cmd(wsgi, port), env, tmp / "gunicorn-ingest.log"):
         common.wait_http(f"{base_url}/healthz")
         # Warm-up: every worker imports, connects and compiles its first request.
         warm = payloads.build_plan(
