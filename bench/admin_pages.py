@@ -101,14 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size = common.size_of(args, "incentive_receipts")
     report = common.make_report("admin_pages", args)
-    common.setup_django(incentives.DB)
+    db = common.dataset_db(incentives.DB_BASE, args.size)
+    common.setup_django(db)
     ds = datagen.Dataset(
         freelancers=size["freelancers"],
         receipts=size["incentive_receipts"],
         first_day=incentives.FIRST_DAY,
         last_day=incentives.LAST_DAY,
     )
-    datagen.ensure_dataset(incentives.DB, ds, reload=args.reload)
+    datagen.ensure_dataset(db, ds, reload=args.reload)
     report.add("freelancers / receipts", f"{ds.freelancers:,} / {ds.receipts:,}")
 
     from django.db import connection

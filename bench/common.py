@@ -104,6 +104,11 @@ def db_name(base: str) -> str:
     return name
 
 
+def dataset_db(base: str, size: str) -> str:
+    """The database of a loaded data set: one per size, so a small run keeps the full data."""
+    return db_name(base if size == "small" else f"{base}_{size}")
+
+
 def db_url(name: str) -> str:
     return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.on_statistics_data:
         from bench import statistics
 
-        DB = statistics.DB
+        DB = common.dataset_db(statistics.DB_BASE, args.size)
         common.setup_django(DB)
         ds = datagen.Dataset(
             freelancers=size["freelancers"],

@@ -23,7 +23,8 @@ from decimal import Decimal
 from bench import common, datagen
 from bench.child import run_command
 
-DB = common.db_name("portal_bench_incentives")
+DB_BASE = "portal_bench_incentives"
+DB = common.dataset_db(DB_BASE, "small")  # set per --size in main()
 FIRST_DAY = "2024-07-01"
 LAST_DAY = "2026-06-30"
 FISCAL_YEAR = "2025-26"
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size = common.size_of(args, "incentive_receipts")
     report = common.make_report("incentives", args)
+    global DB
+    DB = common.dataset_db(DB_BASE, args.size)
     common.setup_django(DB)
     ds = datagen.Dataset(
         freelancers=size["freelancers"],

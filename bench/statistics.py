@@ -28,7 +28,8 @@ from decimal import Decimal
 from bench import common, datagen, peers
 from bench.child import run_command
 
-DB = common.db_name("portal_bench_stats")
+DB_BASE = "portal_bench_stats"
+DB = common.dataset_db(DB_BASE, "small")  # set per --size in main()
 FIRST_DAY = "2023-07-01"
 LAST_DAY = "2026-06-29"
 ADDED_DAY = datetime.date(2026, 6, 30)
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size = common.size_of(args, "stats_receipts")
     report = common.make_report("statistics", args)
+    global DB
+    DB = common.dataset_db(DB_BASE, args.size)
     common.setup_django(DB)
     ds = datagen.Dataset(
         freelancers=size["freelancers"],
