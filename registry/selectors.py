@@ -1,12 +1,13 @@
 """Reads: the set-based SQL that turns receipts into figures, and the stored figures readers get.
 
-Figures are computed in the database by ``INSERT ... SELECT ... GROUP BY`` over
-``payments.selectors.counted_receipts()``; receipts are never loaded into Python. The SQL is built
-with the ORM (so it is the same on SQLite and PostgreSQL) and wrapped in the INSERT here; a test
-compares it with a plain Python definition on small data.
+Figures are computed in the database by ``SELECT ... GROUP BY`` over
+``payments.selectors.counted_receipts()``; only the grouped rows (a few per period) reach Python,
+receipts never do. The SQL is built with the ORM (so it is the same on SQLite and PostgreSQL); a
+test compares it with a plain Python definition on small data.
 """
 
 import datetime
+import string
 from collections.abc import Iterable
 
 from django.db import connection
@@ -25,7 +26,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, ExtractMonth, ExtractYear, NullIf, Round
 
-from payments.models import Receipt
+from freelancers.models import Province
+from payments.models import PurposeCode, Receipt
 from payments.selectors import counted_receipts
 from registry.models import (
     Dimension,
@@ -85,40 +87,152 @@ def figures_queryset(
     )
 
 
+def _label_numbers(dimension: str) -> tuple[str, list[tuple[object, int]], list[str]]:
+    """For the integer-key SQL: the receipt column a label comes from, (value, number) pairs for
+    a VALUES list, and the label of each number (number 0 = not in the list)."""
+    if dimension == Dimension.CATEGORY:
+        codes = list(PurposeCode.objects.order_by("id").values_list("id", "category"))
+        labels = sorted({category for _, category in codes})
+        number = {label: i + 1 for i, label in enumerate(labels)}
+        return "purpose_code_id", [(pk, number[cat]) for pk, cat in codes], ["", *labels]
+    if dimension == Dimension.COUNTRY:
+        letters = string.ascii_uppercase
+        labels = ["", *(a + b for a in letters for b in letters)]
+        return "remitter_country", [(label, i + 1) for i, label in enumerate(labels)], ["", *labels]
+    labels = [UNKNOWN_PROVINCE, *Province.values]
+    return "prov", [(label, i + 1) for i, label in enumerate(labels)], ["", *labels]
+
+
+def _figure_rows_int_key(
+    *, kind: str, dimension: str, start: datetime.date | None, end: datetime.date | None
+) -> list[tuple] | None:
+    """PostgreSQL only: the rows of ``figures_queryset`` from SQL that groups by ONE integer per
+    receipt (period * 1000 + label number, labels mapped through a small VALUES list), so the
+    sort behind ``COUNT(DISTINCT freelancer_id)`` compares one integer instead of a numeric period
+    and a collated text label (about 2x faster on 10M receipts). The receipts are the same ORM
+    queryset. Returns None when a receipt carries a label outside the list (the caller then runs
+    the ORM query), so the result is always exact."""
+    receipts = counted_receipts()
+    if start is not None:
+        receipts = receipts.filter(value_date__gte=start)
+    if end is not None:
+        receipts = receipts.filter(value_date__lt=end)
+    column, pairs, labels = _label_numbers(dimension)
+    fields = ["value_date", "usd_amount", "freelancer_id", "purpose_code_id", "remitter_country"]
+    if dimension == Dimension.PROVINCE:
+        receipts = receipts.annotate(prov=_dimension_expression(Dimension.PROVINCE))
+        fields.append("prov")
+    inner_sql, inner_params = receipts.values(*fields).order_by().query.sql_with_params()
+    if kind == PeriodKind.MONTH:
+        period = "(date_part('year', s.value_date) * 12 + date_part('month', s.value_date) - 1)"
+    else:
+        period = (
+            "(date_part('year', s.value_date)"
+            " - CASE WHEN date_part('month', s.value_date) < 7 THEN 1 ELSE 0 END)"
+        )
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    # Identifiers and expressions are constants of this module; every value is a parameter.
+    sql = (
+        f"SELECT k.key, (SUM(k.usd_amount) * 100)::bigint, COUNT(*), "  # noqa: S608
+        f"COUNT(DISTINCT k.freelancer_id) FROM (SELECT {period}::bigint * 1000 "
+        f"+ COALESCE(m.n, 0) AS key, s.usd_amount, s.freelancer_id FROM ({inner_sql}) s "
+        f"LEFT JOIN (VALUES {values}) AS m(v, n) ON m.v = s.{column}) k GROUP BY k.key"
+    )
+    params = [*inner_params, *(x for pair in pairs for x in pair)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    out = []
+    for key, cents, receipts_count, freelancers in rows:
+        index, number = divmod(key, 1000)
+        if number == 0:
+            return None
+        p = (index // 12) * 100 + index % 12 + 1 if kind == PeriodKind.MONTH else index
+        out.append((p, labels[number], cents, receipts_count, freelancers))
+    return out
+
+
+def figure_rows(
+    *, kind: str, dimension: str, start: datetime.date | None, end: datetime.date | None
+) -> list[tuple]:
+    """(period, label, cents, receipts, distinct freelancers) rows of one breakdown: the
+    integer-key SQL on PostgreSQL, the ORM query elsewhere (or when a label is unexpected)."""
+    if connection.vendor == "postgresql":
+        rows = _figure_rows_int_key(kind=kind, dimension=dimension, start=start, end=end)
+        if rows is not None:
+            return rows
+    return list(
+        figures_queryset(kind=kind, dimension=dimension, start=start, end=end).values_list(
+            "p", "g", "cents", "n", "f"
+        )
+    )
+
+
 def figures_insert(
     *, kind: str, batch: str, start: datetime.date | None, end: datetime.date | None
 ) -> int:
-    """INSERT ... SELECT the figures of every dimension for the receipts in [start, end) into the
-    revisions of ``batch`` (one per period of ``kind``). Returns the number of figure rows."""
-    table = StatisticsFigure._meta.db_table
-    revisions = StatisticsRevision._meta.db_table
-    inserted = 0
-    with connection.cursor() as cursor:
-        for dimension in (Dimension.CATEGORY, Dimension.COUNTRY, Dimension.PROVINCE):
-            sql, params = figures_queryset(
-                kind=kind, dimension=dimension, start=start, end=end
-            ).query.sql_with_params()
-            # Identifiers come from model metadata and the inner SQL from the ORM; every value
-            # is a bound parameter.
-            insert = (
-                f"INSERT INTO {table} (revision_id, dimension, label, total_cents, receipts, "  # noqa: S608
-                f"freelancers) SELECT r.id, %s, q.g, q.cents, q.n, q.f FROM ({sql}) q "
-                f"JOIN {revisions} r ON r.batch = %s AND r.kind = %s AND r.period = q.p"
+    """Compute the figures of every dimension for the receipts in [start, end) and insert them
+    into the revisions of ``batch`` (one per period of ``kind``). Returns the number of figure rows.
+
+    Each breakdown is one plain ``SELECT ... GROUP BY`` whose few (period, group) rows are fetched
+    and bulk-inserted: PostgreSQL never runs the scan under an ``INSERT ... SELECT``, which it
+    executes serially, and the sums stay in the database (receipts are never loaded into Python).
+    The period total is the sum of its province rows, distinct freelancers included: each receipt
+    has exactly one province label and each freelancer one province, so the provinces' freelancer
+    sets are disjoint. This saves a scan of the receipts.
+    """
+    revision_of = dict(
+        StatisticsRevision.objects.filter(batch=batch, kind=kind).values_list("period", "id")
+    )
+    figures: list[StatisticsFigure] = []
+    totals: dict[int, list[int]] = {}
+    for dimension in (Dimension.CATEGORY, Dimension.COUNTRY, Dimension.PROVINCE):
+        rows = figure_rows(kind=kind, dimension=dimension, start=start, end=end)
+        for period, label, cents, receipts, freelancers in rows:
+            revision_id = revision_of.get(period)
+            if revision_id is None:  # a period the caller did not open a revision for
+                continue
+            figures.append(
+                StatisticsFigure(
+                    revision_id=revision_id,
+                    dimension=dimension,
+                    label=label,
+                    total_cents=cents,
+                    receipts=receipts,
+                    freelancers=freelancers,
+                )
             )
-            cursor.execute(insert, [dimension, *params, batch, kind])
-            inserted += max(cursor.rowcount, 0)
-        # The period total is the sum of its province rows, distinct freelancers included: each
-        # receipt has exactly one province label and each freelancer one province, so the
-        # provinces' freelancer sets are disjoint. This saves a scan of the receipts.
-        total = (
-            f"INSERT INTO {table} (revision_id, dimension, label, total_cents, receipts, "  # noqa: S608
-            f"freelancers) SELECT f.revision_id, %s, '', SUM(f.total_cents), SUM(f.receipts), "
-            f"SUM(f.freelancers) FROM {table} f JOIN {revisions} r ON r.id = f.revision_id "
-            f"WHERE r.batch = %s AND f.dimension = %s GROUP BY f.revision_id"
+            if dimension == Dimension.PROVINCE:
+                total = totals.setdefault(period, [0, 0, 0])
+                total[0] += cents
+                total[1] += receipts
+                total[2] += freelancers
+    for period, (cents, receipts, freelancers) in totals.items():
+        figures.append(
+            StatisticsFigure(
+                revision_id=revision_of[period],
+                dimension=Dimension.TOTAL,
+                label="",
+                total_cents=cents,
+                receipts=receipts,
+                freelancers=freelancers,
+            )
         )
-        cursor.execute(total, [Dimension.TOTAL, batch, Dimension.PROVINCE])
-        inserted += max(cursor.rowcount, 0)
-    return inserted
+    StatisticsFigure.objects.bulk_create(figures, batch_size=2000)
+    return len(figures)
+
+
+def tune_aggregation(*, work_mem: str) -> None:
+    """On PostgreSQL, for the current transaction only (``SET LOCAL``): let sorts and hashes use
+    ``work_mem`` (for example "512MB") so ``COUNT(DISTINCT ...)`` sorts in memory instead of
+    spilling to disk, and switch JIT compilation off (it costs a few hundred milliseconds per
+    statement and saves less on these short grouped scans). No-op elsewhere."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)", [work_mem]
+        )
 
 
 def receipt_period_bounds(*, kind: str) -> tuple[int, int] | None:

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 BATCH_SIZE = 5_000
+# work_mem for the compute statement (SET LOCAL): the GROUP BY's hash table and the sorts.
+INCENTIVE_WORK_MEM = "256MB"
 APPROVE_PERMISSION = "payments.approve_incentive"
 MANAGE_PERMISSION = "payments.change_incentivescheme"
 
@@ -193,9 +195,10 @@ def scheme_compute(
     """Compute the scheme: delete and re-insert its entitlements and exclusions in ONE
     transaction, holding the scheme row locked (FOR UPDATE), only while it is draft or computed.
 
-    Set-based: one GROUP BY query over the receipts of both fiscal years, streamed; the rules are
-    applied to each streamed row in memory and rows are written in batches (COPY on
-    PostgreSQL), so no query is made per freelancer and memory stays bounded. Deterministic: the
+    Set-based: one GROUP BY query over the receipts of both fiscal years. On PostgreSQL the
+    query, the rules, the fund allocation and both inserts are ONE statement (``_assess_in_sql``);
+    elsewhere the query is streamed, ``assess`` judges each row and rows are written in batches.
+    No query is made per freelancer and memory stays bounded. Deterministic: the
     same data on the same ``as_of`` day gives the same rows. ``by`` becomes ``computed_by``
     (four eyes: they cannot approve). Raises IncentiveError if the scheme is approved or paid.
     """
@@ -210,8 +213,9 @@ def scheme_compute(
             for model in (Entitlement, Exclusion):
                 table = connection.ops.quote_name(model._meta.db_table)
                 cursor.execute(f"DELETE FROM {table} WHERE scheme_id = %s", [scheme.pk])  # noqa: S608
+        budget = scheme.fund_budget_pkr
         if connection.vendor == "postgresql":
-            n_eligible, n_excluded, entitled_total = _assess_in_sql(scheme, as_of)
+            n_eligible, n_excluded, entitled_total, awarded_total = _assess_in_sql(scheme, as_of)
         else:
             eligible, excluded = [], []
             n_eligible = n_excluded = 0
@@ -233,10 +237,10 @@ def scheme_compute(
                     excluded.clear()
             _insert_rows(Entitlement, ENTITLEMENT_COLUMNS, eligible)
             _insert_rows(Exclusion, EXCLUSION_COLUMNS, excluded)
-        awarded_total, scaled = entitled_total, False
-        budget = scheme.fund_budget_pkr
-        if budget is not None and entitled_total > budget:
-            awarded_total, scaled = _allocate_in_db(scheme, budget), True
+            awarded_total = entitled_total
+            if budget is not None and entitled_total > budget:
+                awarded_total = _allocate_in_db(scheme, budget)
+        scaled = budget is not None and entitled_total > budget
         scheme.status = IncentiveScheme.Status.COMPUTED
         scheme.revision += 1
         scheme.computed_at = timezone.now()
@@ -337,60 +341,25 @@ def _money_text(column: str) -> str:
     return f"to_char({column}, 'FM999,999,999,999,999,990.00')"
 
 
-def _assess_in_sql(scheme: IncentiveScheme, as_of: datetime.date) -> tuple[int, int, Decimal]:
-    """PostgreSQL: the rules of ``assess`` as one INSERT ... SELECT per table over a temporary
-    table holding the GROUP BY's result, so no row travels to Python. Same order of rules, same
-    rounding (ROUND on numeric is half away from zero, i.e. half up for these positive amounts);
-    tests compare both with a plain Python definition. Returns (eligible, excluded, entitled)."""
-    from payments.selectors_incentives import proceeds_query
+def _assess_in_sql(
+    scheme: IncentiveScheme, as_of: datetime.date
+) -> tuple[int, int, Decimal, Decimal]:
+    """PostgreSQL: the GROUP BY, the rules of ``assess``, the fund allocation and both inserts
+    as ONE statement (data-modifying CTEs), so no row travels to Python and nothing is written
+    twice. Same order of rules, same rounding (ROUND on numeric is half away from zero, i.e. half
+    up for these positive amounts); the allocation is ``allocate_fund`` in SQL: each award is
+    div(capped x budget x 100, total) paisas (exact numeric integer division), and the
+    ``budget - sum`` leftover paisas go one each to the first rows by (remainder DESC, freelancer
+    id), the same tie-break. Tests compare all of it with ``assess``, ``allocate_fund`` and a
+    plain Python definition. Returns (eligible, excluded, entitled total, awarded total)."""
+    from payments.selectors_incentives import proceeds_sql
 
-    agg_sql, agg_params = proceeds_query(scheme=scheme).query.sql_with_params()
+    agg_sql, agg_params = proceeds_sql(scheme=scheme)
     required = scheme.growth_required_percent
     minimum = scheme.min_proceeds_usd
     increase = scheme.basis == IncentiveScheme.Basis.INCREASE
+    budget = scheme.fund_budget_pkr
     growth_text = "to_char(growth, 'FM999999999999990.00')"
-    sql = f"""
-        CREATE TEMPORARY TABLE incentive_assessed ON COMMIT DROP AS
-        WITH agg AS ({agg_sql}),
-        f AS (
-            SELECT freelancer_id, freelancer__status AS status,
-                   freelancer__expires_on AS expires_on, n,
-                   ROUND(COALESCE(cur_usd, 0) * 0.00000001, 2) AS usd,
-                   ROUND(COALESCE(cur_pkr, 0) * 0.00000001, 2) AS pkr,
-                   ROUND(COALESCE(prev_usd, 0) * 0.00000001, 2) AS pusd,
-                   ROUND(COALESCE(prev_pkr, 0) * 0.00000001, 2) AS ppkr
-            FROM agg),
-        g AS (
-            SELECT f.*,
-                   CASE WHEN pusd > 0 THEN ROUND((usd - pusd) * 100 / pusd, 2) END AS growth,
-                   CASE WHEN %s THEN pkr - ppkr ELSE pkr END AS basis
-            FROM f),
-        h AS (SELECT g.*, ROUND(basis * %s / 100, 2) AS raw FROM g),
-        i AS (SELECT h.*, LEAST(raw, COALESCE(%s, raw)) AS capped FROM h)
-        SELECT i.*,
-          CASE
-            WHEN status <> 'approved' OR expires_on < %s THEN 'registration_invalid'
-            WHEN n = 0 OR pkr <= 0 THEN 'no_proceeds'
-            WHEN usd < %s THEN 'below_minimum'
-            WHEN %s AND pusd <= 0 THEN 'no_previous_year'
-            WHEN %s AND usd * 100 < pusd * (100 + %s) THEN 'insufficient_growth'
-            WHEN %s AND basis <= 0 THEN 'no_increase'
-            WHEN capped <= 0 THEN 'zero_amount'
-            ELSE '' END AS reason
-        FROM i
-    """  # noqa: S608 - only our own compiled query and placeholders
-    params = [
-        *agg_params,
-        increase,
-        scheme.rate_percent,
-        scheme.cap_per_freelancer_pkr,
-        as_of,
-        minimum,
-        required is not None,
-        required is not None,
-        required or 0,
-        increase,
-    ]
     R = Exclusion.Reason
     state = "CASE WHEN status = 'approved' THEN 'expired' ELSE status END"
     detail = f"""CASE reason
@@ -411,37 +380,99 @@ def _assess_in_sql(scheme: IncentiveScheme, as_of: datetime.date) -> tuple[int, 
         NO_PREVIOUS_YEAR_TEXT,
         f"{required.normalize():f}" if required is not None else "",
     ]
+    if budget is None:
+        allocation, award, alloc_params = "e AS (SELECT * FROM eligible)", "capped", []
+    else:
+        # Only when the entitlements exceed the budget are the awards scaled (allocate_fund).
+        allocation = """t AS (SELECT eligible.*, SUM(capped) OVER () AS total FROM eligible),
+        s AS (SELECT t.*, div(capped * %s * 100, total) AS share,
+                          mod(capped * %s * 100, total) AS remainder FROM t),
+        e AS (SELECT s.*, %s * 100 - SUM(share) OVER () AS leftover,
+                          ROW_NUMBER() OVER (ORDER BY remainder DESC, freelancer_id) AS rank
+              FROM s)"""
+        award = (
+            "CASE WHEN total <= %s THEN capped "
+            "ELSE (share + CASE WHEN rank <= leftover THEN 1 ELSE 0 END) / 100 END"
+        )
+        alloc_params = [budget, budget, budget]
     q = connection.ops.quote_name
     ent, exc = q(Entitlement._meta.db_table), q(Exclusion._meta.db_table)
+    sql = f"""
+        WITH agg AS ({agg_sql}),
+        f AS (
+            SELECT freelancer_id, freelancer__status AS status,
+                   freelancer__expires_on AS expires_on, n,
+                   ROUND(COALESCE(cur_usd, 0) * 0.00000001, 2) AS usd,
+                   ROUND(COALESCE(cur_pkr, 0) * 0.00000001, 2) AS pkr,
+                   ROUND(COALESCE(prev_usd, 0) * 0.00000001, 2) AS pusd,
+                   ROUND(COALESCE(prev_pkr, 0) * 0.00000001, 2) AS ppkr
+            FROM agg),
+        g AS (
+            SELECT f.*,
+                   CASE WHEN pusd > 0 THEN ROUND((usd - pusd) * 100 / pusd, 2) END AS growth,
+                   CASE WHEN %s THEN pkr - ppkr ELSE pkr END AS basis
+            FROM f),
+        h AS (SELECT g.*, ROUND(basis * %s / 100, 2) AS raw FROM g),
+        i AS (SELECT h.*, LEAST(raw, COALESCE(%s, raw)) AS capped FROM h),
+        assessed AS MATERIALIZED (
+            SELECT i.*,
+              CASE
+                WHEN status <> 'approved' OR expires_on < %s THEN 'registration_invalid'
+                WHEN n = 0 OR pkr <= 0 THEN 'no_proceeds'
+                WHEN usd < %s THEN 'below_minimum'
+                WHEN %s AND pusd <= 0 THEN 'no_previous_year'
+                WHEN %s AND usd * 100 < pusd * (100 + %s) THEN 'insufficient_growth'
+                WHEN %s AND basis <= 0 THEN 'no_increase'
+                WHEN capped <= 0 THEN 'zero_amount'
+                ELSE '' END AS reason
+            FROM i),
+        eligible AS (SELECT * FROM assessed WHERE reason = ''),
+        {allocation},
+        ins_e AS (
+            INSERT INTO {ent} ({", ".join(ENTITLEMENT_COLUMNS)})
+            SELECT %s, freelancer_id, n, usd, pkr, pusd, ppkr, growth, basis, raw, capped, {award}
+            FROM e ORDER BY freelancer_id
+            RETURNING capped_amount_pkr, awarded_amount_pkr),
+        ins_x AS (
+            INSERT INTO {exc} ({", ".join(EXCLUSION_COLUMNS)})
+            SELECT %s, freelancer_id, reason, LEFT({detail}, 300), n, usd, pkr, pusd, growth
+            FROM assessed WHERE reason <> '' ORDER BY freelancer_id
+            RETURNING 1)
+        SELECT (SELECT COUNT(*) FROM ins_e), (SELECT COUNT(*) FROM ins_x),
+               (SELECT COALESCE(SUM(capped_amount_pkr), 0) FROM ins_e),
+               (SELECT COALESCE(SUM(awarded_amount_pkr), 0) FROM ins_e)
+    """  # noqa: S608 - only our own compiled query, table names and placeholders
+    params = [
+        *agg_params,
+        increase,
+        scheme.rate_percent,
+        scheme.cap_per_freelancer_pkr,
+        as_of,
+        minimum,
+        required is not None,
+        required is not None,
+        required or 0,
+        increase,
+        *alloc_params,
+        scheme.pk,
+        *([budget] if budget is not None else []),
+        scheme.pk,
+        *detail_params,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS incentive_assessed")
-        # JIT-compiling this one big aggregate costs seconds and saves less (measured).
+        # JIT-compiling this one big statement costs seconds and saves less (measured).
         cursor.execute("SET LOCAL jit = off")
+        # Room for the hash aggregate and the sorts in memory (this transaction only).
+        cursor.execute(f"SET LOCAL work_mem = '{INCENTIVE_WORK_MEM}'")
         cursor.execute(sql, params)
-        cursor.execute(
-            f"INSERT INTO {ent} ({', '.join(ENTITLEMENT_COLUMNS)}) "  # noqa: S608
-            "SELECT %s, freelancer_id, n, usd, pkr, pusd, ppkr, growth, basis, raw, capped, capped "
-            "FROM incentive_assessed WHERE reason = ''",
-            [scheme.pk],
-        )
-        cursor.execute(
-            f"INSERT INTO {exc} ({', '.join(EXCLUSION_COLUMNS)}) "  # noqa: S608
-            f"SELECT %s, freelancer_id, reason, LEFT({detail}, 300), n, usd, pkr, pusd, growth "
-            "FROM incentive_assessed WHERE reason <> ''",
-            [scheme.pk, *detail_params],
-        )
-        cursor.execute(
-            "SELECT COUNT(*) FILTER (WHERE reason = ''), COUNT(*) FILTER (WHERE reason <> ''), "
-            "COALESCE(SUM(capped) FILTER (WHERE reason = ''), 0) FROM incentive_assessed"
-        )
-        n_eligible, n_excluded, entitled = cursor.fetchone()
-        cursor.execute("DROP TABLE incentive_assessed")
-    return n_eligible, n_excluded, Decimal(entitled)
+        n_eligible, n_excluded, entitled, awarded = cursor.fetchone()
+    return n_eligible, n_excluded, Decimal(entitled), Decimal(awarded).quantize(CENT)
 
 
 def _allocate_in_db(scheme: IncentiveScheme, budget: Decimal) -> Decimal:
-    """Scale the scheme's awards to the budget (allocate_fund) and write them back: on PostgreSQL
-    through a temporary table filled by COPY and one UPDATE ... FROM, elsewhere in batches.
+    """Scale the scheme's awards to the budget (allocate_fund) and write them back (the path
+    without SQL allocation, i.e. not PostgreSQL): through a temporary table filled by COPY and
+    one UPDATE ... FROM on PostgreSQL, elsewhere in batches.
     Memory: two arrays of 64-bit integers plus the allocation's integer lists."""
     ids, paisas = array("q"), array("q")
     rows = (

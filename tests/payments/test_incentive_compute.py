@@ -340,3 +340,33 @@ def test_stored_rows_equal_the_rules_applied_one_by_one_including_the_explanatio
             )
     assert Exclusion.objects.filter(scheme=scheme).count() == 5
     assert Entitlement.objects.filter(scheme=scheme).count() == 1
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_stored_awards_equal_allocate_fund_over_the_entitlements_in_freelancer_order(seed):
+    """The fund allocation runs in SQL on PostgreSQL; ``allocate_fund`` is its oracle (ties in
+    the remainders included: equal amounts give equal remainders)."""
+    from payments.services.incentives import allocate_fund
+
+    rng = random.Random(seed)
+    for _ in range(25):
+        amount = (
+            Decimal(rng.choice([1000, 1000, 1000, rng.randrange(500, 90_000)]))
+            + Decimal(rng.randrange(100)) / 100
+        )
+        receipt(ApprovedFreelancerFactory(), amount=amount)
+    scheme = IncentiveSchemeFactory(
+        kind=IncentiveScheme.Kind.CASH_REWARD,
+        cap_per_freelancer_pkr=Decimal("60000"),
+        fund_budget_pkr=Decimal(rng.randrange(10_000_00, 200_000_00)) / 100,
+    )
+    scheme = compute(scheme)
+    rows = list(Entitlement.objects.filter(scheme=scheme).order_by("freelancer_id"))
+    expected = allocate_fund(
+        entitlements=[int(r.capped_amount_pkr * 100) for r in rows],
+        budget=int(scheme.fund_budget_pkr * 100),
+    )
+    assert scheme.scaled
+    assert [int(r.awarded_amount_pkr * 100) for r in rows] == expected
+    assert scheme.awarded_total_pkr == scheme.fund_budget_pkr
+    assert scheme.entitled_total_pkr == sum(r.capped_amount_pkr for r in rows)
