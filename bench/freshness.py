@@ -70,6 +70,7 @@ class Prober:
         base: int = 0,
     ):
         self.port = port
+        self.run = f"{int(time.time())}"  # references unique across runs on the same data
         self.base = base  # receipts the month already had published before the first probe
         self.month = month_start.strftime("%Y-%m")
         self.value_date = month_start + datetime.timedelta(days=9)
@@ -89,7 +90,7 @@ class Prober:
         while not self.stop_sending.is_set():
             k += 1
             cents = 100_000 + k
-            reference = f"probe-{k:06d}"
+            reference = f"probe-{self.run}-{k:06d}"
             body = payloads.remittance(
                 rng,
                 f"evt-{reference}",
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         base, base_total = (before["receipts"], Decimal(before["total_usd"])) if before else (0, 0)
         prober = Prober(port, last_month, args.interval, account_freelancers, base)
         plan = payloads.build_plan(
-            logs / "fresh.txt", "fresh", ingest.MAX_RATE * (duration + 5), ingest.WRK_THREADS, 0.0,
+            logs / "fresh.txt", f"fresh{int(time.time())}", ingest.MAX_RATE * (duration + 5), ingest.WRK_THREADS, 0.0,
             account_freelancers, seed=21,
         )  # fmt: skip
         sender = threading.Thread(target=prober.send_loop, daemon=True)
