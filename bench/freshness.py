@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         base, base_total = (before["receipts"], Decimal(before["total_usd"])) if before else (0, 0)
         prober = Prober(port, last_month, args.interval, account_freelancers, base)
         plan = payloads.build_plan(
-            logs / "fresh.txt", f"fresh{int(time.time())}", ingest.MAX_RATE * (duration + 5), ingest.WRK_THREADS, 0.0,
+            logs / "fresh.txt", f"fresh{int(time.time())}", ingest.MAX_RATE * (duration + 5),
+            ingest.WRK_THREADS, 0.0,
             account_freelancers, seed=21,
         )  # fmt: skip
         sender = threading.Thread(target=prober.send_loop, daemon=True)
