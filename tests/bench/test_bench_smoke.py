@@ -1,0 +1,64 @@
+"""The statistics benchmark's own correctness check, run at a tiny size on PostgreSQL.
+
+The benchmark compares the published monthly figures with a bare SQL GROUP BY to the cent; these
+tests prove that comparison passes on correct figures and fails (exit 1) on a wrong one. They use
+their own bench database (portal_bench_stats_smoke) on the server of DATABASE_URL.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_statistics_bench(*extra: str) -> subprocess.CompletedProcess:
+    url = urlparse(os.environ["DATABASE_URL"])
+    env = {
+        **os.environ,
+        "BENCH_PG_HOST": url.hostname or "127.0.0.1",
+        "BENCH_PG_PORT": str(url.port or 5432),
+        "BENCH_PG_USER": url.username or "postgres",
+        "BENCH_DB_SUFFIX": "_smoke",
+        # No Redis: the bench must not touch the Redis database the test session's worker uses.
+        "BENCH_REDIS_URL": "",
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.statistics",
+            "--size",
+            "tiny",
+            "--freelancers",
+            "500",
+            "--receipts",
+            "5000",
+            "--no-peer",
+            *extra,
+        ],  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.postgres
+def test_statistics_bench_passes_when_published_figures_equal_the_bare_query():
+    result = run_statistics_bench()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "months checked to the cent" in result.stdout
+    assert "WRONG" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_statistics_bench_exits_1_when_a_receipt_changes_behind_the_portals_back():
+    result = run_statistics_bench("--corrupt-after-rebuild", "--no-incremental")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "published monthly figures differ from the bare SQL" in result.stderr
