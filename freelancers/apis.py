@@ -7,7 +7,7 @@ errors become 400 (illegal transition, incomplete application) or 403 (permissio
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -198,7 +198,15 @@ class StaffApplicationListApi(APIView):
     permission_classes = [IsBoardStaff]
 
     @extend_schema(
-        responses=StaffApplicationListOutput(many=True),
+        responses=inline_serializer(
+            "StaffApplicationPage",
+            fields={
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": StaffApplicationListOutput(many=True),
+            },
+        ),
+        operation_id="v1_freelancers_applications_list",
         parameters=[
             OpenApiParameter("status", str, OpenApiParameter.QUERY, enum=Freelancer.Status.values)
         ],

@@ -1,6 +1,6 @@
 """Earnings API: the signed-in freelancer's own accounts and statements, nobody else's."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -65,7 +65,13 @@ class StatementSerializer(serializers.Serializer):
 class EarningsAccountsApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=AccountSerializer(many=True), summary="My dollar accounts")
+    @extend_schema(
+        responses=inline_serializer(
+            "EarningsAccountList", fields={"results": AccountSerializer(many=True)}
+        ),
+        summary="My dollar accounts",
+        operation_id="v1_earnings_accounts_list",
+    )
     def get(self, request):
         accounts = freelancer_accounts(freelancer=signed_in_freelancer(request))
         return Response({"results": AccountSerializer(accounts, many=True).data})
@@ -74,7 +80,13 @@ class EarningsAccountsApi(APIView):
 class EarningsMonthsApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=MonthSerializer(many=True), summary="My totals per month")
+    @extend_schema(
+        responses=inline_serializer(
+            "EarningsMonthList", fields={"results": MonthSerializer(many=True)}
+        ),
+        summary="My totals per month",
+        operation_id="v1_earnings_months_list",
+    )
     def get(self, request):
         months = freelancer_months(freelancer=signed_in_freelancer(request))
         rows = [{"month": f"{month:%Y-%m}", **vars(totals)} for month, totals in months]

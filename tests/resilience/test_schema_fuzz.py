@@ -22,19 +22,9 @@ pytestmark = pytest.mark.resilience
 EXAMPLES = os.environ.get("RESILIENCE_SCHEMA_EXAMPLES", "200")
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
 RESULTS: dict[str, dict] = {}
-# Documentation gaps found by this suite and reported to the lead (each has a strict xfail test
-# below that fails the day it is fixed, so the entry can go). A 5xx is never on this list.
-KNOWN_SCHEMA_GAPS = {
-    ("GET /api/v1/freelancers/applications/", "ST108"): "documented as an array; the response "
-    "is a cursor page {next, previous, results}",
-    ("GET /api/v1/statistics/monthly/", "ST105"): "format=csv answers text/csv, undocumented",
-    ("GET /api/v1/statistics/fiscal-years/", "ST105"): "format=csv answers text/csv, undocumented",
-    ("GET /api/v1/statistics/registrations/", "ST105"): "format=csv answers text/csv, undocumented",
-    ("GET /api/v1/earnings/accounts/", "ST108"): "documented as an array; the response is "
-    '{"results": [...]}',
-    ("GET /api/v1/earnings/months/", "ST108"): "documented as an array; the response is "
-    '{"results": [...]}',
-}
+# Documentation gaps this suite tolerates (none now: the three it found are fixed and their tests
+# below guard them). A 5xx is never on this list.
+KNOWN_SCHEMA_GAPS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -137,11 +127,6 @@ def schema_of(stack) -> dict:
     return response.json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: statistics endpoints answer text/csv for "
-    "format=csv but the schema documents only application/json (issue 7)",
-)
 def test_statistics_csv_responses_are_documented(stack):
     schema = schema_of(stack)
     if "/api/v1/statistics/monthly/" not in schema["paths"]:
@@ -150,11 +135,6 @@ def test_statistics_csv_responses_are_documented(stack):
     assert "text/csv" in content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: the staff application list is documented as "
-    "an array but answers a cursor page {next, previous, results} (issue 3)",
-)
 def test_staff_application_list_documents_its_cursor_page(stack):
     schema = schema_of(stack)
     if "/api/v1/freelancers/applications/" not in schema["paths"]:
@@ -164,11 +144,6 @@ def test_staff_application_list_documents_its_cursor_page(stack):
     assert documented.get("type") != "array"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: the earnings lists are documented as arrays "
-    'but answer {"results": [...]} (issue 4)',
-)
 def test_earnings_lists_document_their_results_object(stack):
     schema = schema_of(stack)
     if "/api/v1/earnings/accounts/" not in schema["paths"]:
