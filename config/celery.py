@@ -31,3 +31,48 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
             )
 
     transaction.on_commit(send, robust=True)
+
+
+# task name -> wall-clock time (time.time()) before which an already published run of the task
+# is still due to start. Per process; see enqueue_debounced_on_commit.
+_debounce_due: dict[str, float] = {}
+
+
+def enqueue_debounced_on_commit(task, *, window: float) -> None:
+    """Like ``enqueue_on_commit`` for a task without arguments that processes whatever work the
+    database holds (a sweep), sent at most once per ``window`` seconds per process.
+
+    After the transaction commits, the task is published with ``countdown=window`` unless a run
+    published from this process is still due to start later than now (with a margin): that run
+    will start after this commit and see its work. Many commits in a burst therefore cost one
+    broker message instead of one each. A failed publish is not remembered, so the next commit
+    tries again, and the task's periodic sweep covers the rest. With ``task_always_eager`` (tests,
+    the demo) every commit runs the task at once, as ``enqueue_on_commit`` does.
+    """
+    import logging
+    import time
+
+    from django.db import transaction
+
+    if task.app.conf.task_always_eager:
+        enqueue_on_commit(task)
+        return
+
+    def send() -> None:
+        now = time.time()
+        if _debounce_due.get(task.name, 0.0) - DEBOUNCE_MARGIN > now:
+            return
+        try:
+            task.apply_async(countdown=window)
+        except Exception:  # noqa: BLE001 - broker down: the periodic sweep picks the work up
+            logging.getLogger(__name__).warning(
+                "could not enqueue %s; its periodic sweep will pick the work up", task.name
+            )
+            return
+        _debounce_due[task.name] = now + window
+
+    transaction.on_commit(send, robust=True)
+
+
+# Seconds of slack between "a run is due later" and now, for clock steps between processes.
+DEBOUNCE_MARGIN = 0.25

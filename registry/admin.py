@@ -1,20 +1,48 @@
 """Read-only views of the stored statistics, and an action to recompute periods."""
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Subquery
 
-from registry.models import StatisticsPeriod, StatisticsRevision
+from registry.models import StatisticsPeriod, StatisticsRevision, StatisticsStaleMark
 from registry.services import statistics_period_recompute
+
+
+def _marks():
+    return StatisticsStaleMark.objects.filter(kind=OuterRef("kind"), period=OuterRef("period"))
+
+
+class StaleFilter(admin.SimpleListFilter):
+    title = "stale"
+    parameter_name = "stale"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(Exists(_marks()))
+        if self.value() == "no":
+            return queryset.filter(~Exists(_marks()))
+        return queryset
 
 
 @admin.register(StatisticsPeriod)
 class StatisticsPeriodAdmin(admin.ModelAdmin):
-    list_display = ["kind", "period", "stale", "marked_stale_at", "current"]
-    list_filter = ["kind", "stale"]
+    list_display = ["kind", "period", "stale_since", "current"]
+    list_filter = ["kind", StaleFilter]
     search_fields = ["=period"]
-    readonly_fields = ["kind", "period", "stale", "marked_stale_at", "current"]
+    readonly_fields = ["kind", "period", "stale_since", "current"]
     list_select_related = ["current"]
     show_full_result_count = False
     actions = ["recompute"]
+
+    def get_queryset(self, request):
+        first_mark = _marks().order_by("marked_at").values("marked_at")[:1]
+        return super().get_queryset(request).annotate(stale_since=Subquery(first_mark))
+
+    @admin.display(description="stale since (not yet recomputed)", ordering="stale_since")
+    def stale_since(self, obj):
+        return obj.stale_since or "-"
 
     def has_add_permission(self, request):
         return False

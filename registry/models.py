@@ -1,9 +1,8 @@
-"""Stored national statistics: per period (month or fiscal year) a lock row with a stale marker,
-and every computed revision of the period's figures, kept so readers can ask for the figures as
-they stood at a past time (``as_of``)."""
+"""Stored national statistics: per period (month or fiscal year) a lock row, the stale marks
+that ingestion appends, and every computed revision of the period's figures, kept so readers
+can ask for the figures as they stood at a past time (``as_of``)."""
 
 from django.db import models
-from django.db.models import Q
 
 
 class PeriodKind(models.TextChoices):
@@ -22,16 +21,15 @@ class StatisticsPeriod(models.Model):
     """One row per month (``period`` = YYYYMM) or fiscal year (``period`` = its first calendar
     year, 2025 for "2025-26").
 
-    The row is the lock that serialises recomputation of the period (``select_for_update``) and
-    carries the stale marker that ingestion sets in its own transaction. ``current`` points at the
-    revision readers see; it is switched in the transaction that wrote the revision, so a reader
-    sees the old figures or the new ones, never half of them.
+    The row is the lock that serialises recomputation of the period (``select_for_update``).
+    Ingestion never touches it (it appends a ``StatisticsStaleMark`` instead), so webhooks do not
+    queue behind each other or behind a recompute. ``current`` points at the revision readers see;
+    it is switched in the transaction that wrote the revision, so a reader sees the old figures or
+    the new ones, never half of them.
     """
 
     kind = models.CharField(max_length=12, choices=PeriodKind.choices)
     period = models.IntegerField()
-    stale = models.BooleanField(default=True)
-    marked_stale_at = models.DateTimeField(null=True, blank=True)
     current = models.ForeignKey(
         "StatisticsRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -41,14 +39,31 @@ class StatisticsPeriod(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind", "period"], name="statistics_period_unique")
         ]
-        indexes = [
-            models.Index(
-                fields=["kind", "period"], condition=Q(stale=True), name="statistics_stale_idx"
-            )
-        ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.period}{' (stale)' if self.stale else ''}"
+        return f"{self.kind} {self.period}"
+
+
+class StatisticsStaleMark(models.Model):
+    """ "The receipts of this period changed": appended by ingestion in its own transaction, one
+    row per changed period, never updated. Insert-only, so concurrent webhooks never wait on each
+    other's marks (an upsert of one row per month serialised every webhook of the month).
+
+    A recompute reads the period's marks before it reads the receipts and deletes exactly those
+    marks when it commits: a mark committed later belongs to a receipt the recompute may not have
+    seen, so it stays and the period is recomputed again.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=12, choices=PeriodKind.choices)
+    period = models.IntegerField()
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "period"], name="statistics_mark_period_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period} stale since {self.marked_at:%Y-%m-%d %H:%M:%S}"
 
 
 class StatisticsRevision(models.Model):

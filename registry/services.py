@@ -1,28 +1,41 @@
 """Keeping the national statistics current.
 
-Ingestion marks months stale (``statistics_mark_stale``, in its own transaction, through the
-``payments.signals.receipts_changed`` receiver); ``statistics_refresh`` recomputes only stale
-periods, each month in its own transaction; ``statistics_rebuild`` recomputes everything in one
-set-based pass. Every run writes a new revision and switches the period's ``current`` pointer in
-the same transaction, so readers never see half a period, and earlier revisions stay for ``as_of``.
+Ingestion marks months stale (``statistics_mark_stale`` appends marks in the ingestion's own
+transaction, through the ``payments.signals.receipts_changed`` receiver); ``statistics_refresh``
+recomputes only stale periods, each in its own transaction; ``statistics_rebuild`` recomputes
+everything in one set-based statement. Every run writes a new revision and switches the period's
+``current`` pointer in the same transaction, so readers never see half a period, and earlier
+revisions stay for ``as_of``.
 """
 
 import datetime
 import uuid
 from collections.abc import Callable, Iterable
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from registry import periods as P
-from registry.models import PeriodKind, StatisticsPeriod, StatisticsRevision
-from registry.selectors import figures_insert, receipt_period_bounds, tune_aggregation
+from registry.models import (
+    PeriodKind,
+    StatisticsPeriod,
+    StatisticsRevision,
+    StatisticsStaleMark,
+)
+from registry.selectors import (
+    figure_sets,
+    figures_insert,
+    receipt_period_bounds,
+    tune_aggregation,
+)
 
 # Sort memory for COUNT(DISTINCT freelancer) on PostgreSQL, per transaction (SET LOCAL): a month or
 # fiscal year sorts at most a year of receipts; the full rebuild sorts the whole table. With the
 # default 4MB the sorts spill to disk and take several times longer.
 PERIOD_WORK_MEM = "256MB"
 REBUILD_WORK_MEM = "1GB"
+# Marks deleted per statement (SQLite caps the number of parameters).
+MARK_DELETE_CHUNK = 5000
 
 
 def _period_range(kind: str, key: int) -> tuple[datetime.date, datetime.date]:
@@ -32,27 +45,35 @@ def _period_range(kind: str, key: int) -> tuple[datetime.date, datetime.date]:
 
 
 def statistics_mark_stale(*, months: Iterable[datetime.date]) -> int:
-    """Mark each given month, and the fiscal year it falls in, stale (upsert of the period rows).
+    """Mark each given month, and the fiscal year it falls in, stale: append one
+    ``StatisticsStaleMark`` per period (a plain INSERT, no upsert, so concurrent webhooks never
+    wait on each other or on a recompute).
 
-    Runs in the caller's transaction, so the marker commits or rolls back with the receipts.
-    On PostgreSQL the upsert takes the period row's lock, so it waits for a recompute of the same
-    period in progress and that recompute cannot miss the change. Idempotent. Returns the number
-    of periods marked.
+    Runs in the caller's transaction, so the marks commit or roll back with the receipts. Returns
+    the number of periods marked.
     """
     now = timezone.now()
     keys = {(PeriodKind.MONTH, P.month_key_of(m)) for m in months}
     keys |= {(PeriodKind.FISCAL_YEAR, P.fiscal_year_of_month(k)) for _, k in keys}
-    rows = [
-        StatisticsPeriod(kind=kind, period=key, stale=True, marked_stale_at=now)
-        for kind, key in sorted(keys)
-    ]
-    StatisticsPeriod.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["kind", "period"],
-        update_fields=["stale", "marked_stale_at"],
+    StatisticsStaleMark.objects.bulk_create(
+        [StatisticsStaleMark(kind=kind, period=key, marked_at=now) for kind, key in sorted(keys)]
     )
-    return len(rows)
+    return len(keys)
+
+
+def statistics_stale_periods() -> list[tuple[str, int]]:
+    """(kind, period) of every period with a stale mark, in (kind, period) order."""
+    return sorted(set(StatisticsStaleMark.objects.values_list("kind", "period").distinct()))
+
+
+def statistics_stale_count() -> int:
+    return len(statistics_stale_periods())
+
+
+def _marks_delete(ids: list[int]) -> None:
+    """Delete exactly the marks a recompute read before it read the receipts."""
+    for i in range(0, len(ids), MARK_DELETE_CHUNK):
+        StatisticsStaleMark.objects.filter(id__in=ids[i : i + MARK_DELETE_CHUNK]).delete()
 
 
 def _lock_period(kind: str, key: int) -> StatisticsPeriod:
@@ -63,27 +84,34 @@ def _lock_period(kind: str, key: int) -> StatisticsPeriod:
 def statistics_period_recompute(*, kind: str, period: int, only_if_stale: bool = False) -> bool:
     """Recompute one month or fiscal year from the receipts, in one transaction.
 
-    Locks the period's row (``select_for_update``; SQLite serialises writers anyway), writes a
-    new revision with every dimension's figures (grouped SELECTs over an index range scan of
-    ``value_date``, bulk-inserted), points ``current`` at it and clears the stale marker. Two
-    workers at once therefore run one after the other and give identical figures. With
-    ``only_if_stale`` a period that another worker already refreshed is skipped. Returns whether
-    it recomputed.
+    Locks the period's row (``select_for_update``; SQLite serialises writers anyway), reads the
+    period's stale marks, then computes every figure of the period in one statement over an index
+    range scan of ``value_date`` (so every mark read belongs to a receipt the statement sees),
+    writes a new revision, points ``current`` at it and deletes the marks it read. A mark
+    committed meanwhile stays, and the period is recomputed again. Two workers at once run one
+    after the other and give identical figures. With ``only_if_stale`` a period without marks
+    (another worker refreshed it) is skipped. Returns whether it recomputed.
     """
     start, end = _period_range(kind, period)
     with transaction.atomic():
         row = _lock_period(kind, period)
-        if only_if_stale and not row.stale:
+        marks = list(
+            StatisticsStaleMark.objects.filter(kind=kind, period=period).values_list(
+                "id", flat=True
+            )
+        )
+        if only_if_stale and not marks:
             return False
         tune_aggregation(work_mem=PERIOD_WORK_MEM)
+        sets = figure_sets(kinds=[kind], start=start, end=end)
         batch = uuid.uuid4().hex
         revision = StatisticsRevision.objects.create(
             kind=kind, period=period, computed_at=timezone.now(), batch=batch
         )
-        figures_insert(kind=kind, batch=batch, start=start, end=end)
+        figures_insert(kind=kind, batch=batch, sets=sets)
         row.current = revision
-        row.stale = False
-        row.save(update_fields=["current", "stale"])
+        row.save(update_fields=["current"])
+        _marks_delete(marks)
     return True
 
 
@@ -95,25 +123,20 @@ def statistics_refresh(*, progress: Callable[[int], None] | None = None) -> int:
     it recomputed.
     """
     done = 0
+    stale = statistics_stale_periods()
     for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
-        stale = list(
-            StatisticsPeriod.objects.filter(kind=kind, stale=True)
-            .order_by("period")
-            .values_list("period", flat=True)
-        )
-        for key in stale:
+        for stale_kind, key in stale:
+            if stale_kind != kind:
+                continue
             done += statistics_period_recompute(kind=kind, period=key, only_if_stale=True)
             if progress:
                 progress(1)
     return done
 
 
-def statistics_stale_count() -> int:
-    return StatisticsPeriod.objects.filter(stale=True).count()
-
-
 def _rebuild_keys(kind: str) -> set[int]:
     keys = set(StatisticsPeriod.objects.filter(kind=kind).values_list("period", flat=True))
+    keys |= {key for mark_kind, key in statistics_stale_periods() if mark_kind == kind}
     bounds = receipt_period_bounds(kind=kind)
     if bounds:
         first, last = bounds
@@ -130,15 +153,16 @@ def statistics_rebuild_size() -> int:
 
 
 def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
-    """Rebuild every period from all receipts as one set-based pass per breakdown and period kind
-    (no per-month loop over the table; totals are summed from the province rows), in one
-    transaction: readers see all old figures or all new ones.
+    """Rebuild every period from all receipts in one transaction: readers see all old figures or
+    all new ones.
 
-    On PostgreSQL it first locks every period row in (kind, period) order, the order in which
-    ``statistics_mark_stale`` takes them, so ingestion and incremental runs wait for it and cannot
-    deadlock with it. Returns how many periods got a new revision.
+    Locks every period row in (kind, period) order (so incremental recomputes wait for it, or it
+    for them), reads every stale mark, computes every figure of every month and fiscal year in
+    ONE statement (one scan, one sort; see ``figure_sets``), writes a revision per period and
+    deletes the marks it read. Receipts committed meanwhile keep their marks and are picked up
+    by the next refresh. Returns how many periods got a new revision.
     """
-    kinds = sorted(PeriodKind.values)  # "fiscal_year" < "month": the upsert's lock order
+    kinds = sorted(PeriodKind.values)
     keys = {kind: _rebuild_keys(kind) for kind in kinds}
     total = 0
     with transaction.atomic():
@@ -147,36 +171,35 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
             [StatisticsPeriod(kind=kind, period=k) for kind in kinds for k in sorted(keys[kind])],
             ignore_conflicts=True,
         )
-        if connection.vendor == "postgresql":
-            list(
-                StatisticsPeriod.objects.select_for_update()
-                .order_by("kind", "period")
-                .values_list("id", flat=True)
-            )
+        locked = list(
+            StatisticsPeriod.objects.select_for_update()
+            .order_by("kind", "period")
+            .values_list("kind", "period")
+        )
+        marks = list(StatisticsStaleMark.objects.values_list("id", flat=True))
+        sets = figure_sets(kinds=kinds, start=None, end=None)
+        now = timezone.now()
         for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
-            # Periods marked since the keys were read (they now exist and are locked) too.
-            periods = keys[kind] | set(
-                StatisticsPeriod.objects.filter(kind=kind).values_list("period", flat=True)
-            )
+            periods = sorted(key for row_kind, key in locked if row_kind == kind)
             if not periods:
                 continue
             batch = uuid.uuid4().hex
-            now = timezone.now()
             StatisticsRevision.objects.bulk_create(
                 [
                     StatisticsRevision(kind=kind, period=k, computed_at=now, batch=batch)
-                    for k in sorted(periods)
+                    for k in periods
                 ],
                 batch_size=1000,
             )
-            figures_insert(kind=kind, batch=batch, start=None, end=None)
+            figures_insert(kind=kind, batch=batch, sets=sets)
             for period, revision_id in StatisticsRevision.objects.filter(batch=batch).values_list(
                 "period", "id"
             ):
                 StatisticsPeriod.objects.filter(kind=kind, period=period).update(
-                    current_id=revision_id, stale=False
+                    current_id=revision_id
                 )
             total += len(periods)
             if progress:
                 progress(len(periods))
+        _marks_delete(marks)
     return total

@@ -19,6 +19,7 @@ from registry.services import (
     statistics_period_recompute,
     statistics_rebuild,
     statistics_refresh,
+    statistics_stale_periods,
 )
 from tests.factories import ApprovedFreelancerFactory, ReceiptFactory
 from tests.registry.helpers import python_monthly
@@ -76,7 +77,7 @@ def test_two_workers_refreshing_at_once_give_the_figures_of_one():
     assert [r["total_usd"] for r in rows] == [
         cents_to_str(expected[(202400 + m, "")][0]) for m in range(1, 7)
     ]
-    assert not StatisticsPeriod.objects.filter(stale=True).exists()
+    assert statistics_stale_periods() == []
     (fy,) = fiscal_year_rows(first=2023, last=2023)
     assert fy["receipts"] == 40 and fy["freelancers"] == 1
 
@@ -84,30 +85,63 @@ def test_two_workers_refreshing_at_once_give_the_figures_of_one():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("purpose_codes")
-def test_recompute_waits_for_an_ingestion_holding_the_period_lock_and_sees_its_receipt():
+def test_a_receipt_committed_during_a_recompute_keeps_its_mark_and_is_counted_next_time():
     ReceiptFactory(value_date=datetime.date(2024, 3, 3), amount=Decimal("10.00"))
     statistics_rebuild()
     ingested = threading.Event()
-    release = threading.Event()
+    recomputed = threading.Event()
 
     def ingest():
         with transaction.atomic():
             ReceiptFactory(value_date=datetime.date(2024, 3, 4), amount=Decimal("5.00"))
-            receipts_changed.send(sender=Receipt, months={datetime.date(2024, 3, 1)})
+            # What the receiver does, without its on-commit task (eager in tests), so the
+            # mark's survival is what this test sees.
+            statistics_mark_stale(months={datetime.date(2024, 3, 1)})
             ingested.set()
-            release.wait(10)
+            # Still uncommitted while the recompute runs: it must neither wait for us nor
+            # delete our mark.
+            assert recomputed.wait(10), "the recompute waited for the open ingestion"
 
     def recompute():
         ingested.wait(10)
-        # Blocks on the period row until the ingestion commits, then counts its receipt.
         statistics_period_recompute(kind=PeriodKind.MONTH, period=202403)
+        recomputed.set()
 
-    def let_go():
-        ingested.wait(10)
-        time.sleep(0.5)
-        release.set()
+    assert _in_threads(ingest, recompute) == []
+    assert monthly_rows(first=202403, last=202403)[0]["total_usd"] == "10.00"
+    assert (PeriodKind.MONTH, 202403) in statistics_stale_periods()
+    statistics_refresh()
+    assert monthly_rows(first=202403, last=202403)[0]["total_usd"] == "15.00"
+    assert statistics_stale_periods() == []
 
-    assert _in_threads(ingest, recompute, let_go) == []
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("purpose_codes")
+def test_ingestion_does_not_wait_for_a_recompute_holding_the_period_lock():
+    ReceiptFactory(value_date=datetime.date(2024, 3, 3), amount=Decimal("10.00"))
+    statistics_rebuild()
+    locked = threading.Event()
+    ingested = threading.Event()
+
+    def hold_lock():
+        with transaction.atomic():
+            for kind, key in ((PeriodKind.FISCAL_YEAR, 2023), (PeriodKind.MONTH, 202403)):
+                StatisticsPeriod.objects.select_for_update().get(kind=kind, period=key)
+            locked.set()
+            assert ingested.wait(10), "the ingestion waited for the period lock"
+
+    def ingest():
+        locked.wait(10)
+        with transaction.atomic():
+            # Runs right after the COMMIT, before the receiver's refresh task (eager in tests,
+            # which then waits for the lock as a worker would).
+            transaction.on_commit(ingested.set)
+            ReceiptFactory(value_date=datetime.date(2024, 3, 4), amount=Decimal("5.00"))
+            receipts_changed.send(sender=Receipt, months={datetime.date(2024, 3, 1)})
+
+    assert _in_threads(hold_lock, ingest) == []
+    statistics_refresh()
     assert monthly_rows(first=202403, last=202403)[0]["total_usd"] == "15.00"
 
 
@@ -120,7 +154,7 @@ def test_real_celery_worker_runs_the_refresh_enqueued_on_commit(celery_worker_se
     with transaction.atomic():
         receipts_changed.send(sender=Receipt, months={datetime.date(2024, 8, 1)})
     deadline = time.monotonic() + 60
-    while StatisticsPeriod.objects.filter(stale=True).exists():
+    while statistics_stale_periods():
         assert time.monotonic() < deadline, "the worker did not refresh the statistics"
         time.sleep(0.2)
     assert monthly_rows(first=202408, last=202408)[0]["total_usd"] == "123.45"
@@ -168,4 +202,4 @@ def test_two_refreshes_in_threads_agree_on_either_database():
         (cents_to_str(expected[(202400 + m, "")][0]), expected[(202400 + m, "")][1])
         for m in range(1, 7)
     ]
-    assert not StatisticsPeriod.objects.filter(stale=True).exists()
+    assert statistics_stale_periods() == []

@@ -46,7 +46,9 @@ def seeded(stack):
 
 
 def stale_periods(stack) -> int:
-    return stack.db.scalar("SELECT COUNT(*) FROM registry_statisticsperiod WHERE stale")
+    return stack.db.scalar(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT kind, period FROM registry_statisticsstalemark) m"
+    )
 
 
 def mark_all_months_stale(stack) -> int:
