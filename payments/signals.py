@@ -8,5 +8,6 @@ defer anything else (Celery tasks) with ``transaction.on_commit``.
 from django.dispatch import Signal
 
 # Receipts were recorded, reversed or re-matched (their freelancer or account changed).
-# kwargs: months (set[datetime.date]: the first day of each month whose figures changed)
+# kwargs: months (set[datetime.date]: the first day of each month whose figures changed);
+# added (optional list of receipt ids): the change is only that these receipts were recorded.
 receipts_changed = Signal()

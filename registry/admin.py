@@ -50,7 +50,7 @@ class StatisticsPeriodAdmin(admin.ModelAdmin):
     @admin.action(description="Recompute the selected periods now")
     def recompute(self, request, queryset):
         for row in queryset:
-            statistics_period_recompute(kind=row.kind, period=row.period)
+            statistics_period_recompute(kind=row.kind, period=row.period, from_receipts=True)
         messages.success(request, f"Recomputed {queryset.count()} periods.")
 
 

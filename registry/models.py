@@ -49,15 +49,19 @@ class StatisticsStaleMark(models.Model):
     row per changed period, never updated. Insert-only, so concurrent webhooks never wait on each
     other's marks (an upsert of one row per month serialised every webhook of the month).
 
-    A recompute reads the period's marks before it reads the receipts and deletes exactly those
-    marks when it commits: a mark committed later belongs to a receipt the recompute may not have
-    seen, so it stays and the period is recomputed again.
+    A recompute reads the period's marks in the same statement (snapshot) as the receipts and
+    deletes exactly those marks when it commits: a mark committed later belongs to a receipt the
+    recompute did not see, so it stays and the period is recomputed again. When every mark names
+    a recorded receipt, the recompute adds just those receipts to the stored figures.
     """
 
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(max_length=12, choices=PeriodKind.choices)
     period = models.IntegerField()
     marked_at = models.DateTimeField()
+    # The receipt recorded, when that is the change; null for any other change (a reversal, a
+    # re-match), after which the period is recomputed from all its receipts.
+    receipt_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["kind", "period"], name="statistics_mark_period_idx")]

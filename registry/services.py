@@ -16,18 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry import periods as P
+from registry.aggregation import figure_delta, figure_sets, figures_insert, tune_aggregation
 from registry.models import (
     PeriodKind,
     StatisticsPeriod,
     StatisticsRevision,
     StatisticsStaleMark,
 )
-from registry.selectors import (
-    figure_sets,
-    figures_insert,
-    receipt_period_bounds,
-    tune_aggregation,
-)
+from registry.selectors import receipt_period_bounds
 
 # Sort memory for COUNT(DISTINCT freelancer) on PostgreSQL, per transaction (SET LOCAL): a month or
 # fiscal year sorts at most a year of receipts; the full rebuild sorts the whole table. With the
@@ -44,10 +40,14 @@ def _period_range(kind: str, key: int) -> tuple[datetime.date, datetime.date]:
     return datetime.date(key, 7, 1), datetime.date(key + 1, 7, 1)
 
 
-def statistics_mark_stale(*, months: Iterable[datetime.date]) -> int:
+def statistics_mark_stale(
+    *, months: Iterable[datetime.date], added: Iterable[int] | None = None
+) -> int:
     """Mark each given month, and the fiscal year it falls in, stale: append one
     ``StatisticsStaleMark`` per period (a plain INSERT, no upsert, so concurrent webhooks never
-    wait on each other or on a recompute).
+    wait on each other or on a recompute). ``added`` are the ids of receipts just recorded when
+    that is the whole change: the marks name them, and the recompute adds just them to the
+    stored figures instead of rescanning the period.
 
     Runs in the caller's transaction, so the marks commit or roll back with the receipts. Returns
     the number of periods marked.
@@ -55,8 +55,13 @@ def statistics_mark_stale(*, months: Iterable[datetime.date]) -> int:
     now = timezone.now()
     keys = {(PeriodKind.MONTH, P.month_key_of(m)) for m in months}
     keys |= {(PeriodKind.FISCAL_YEAR, P.fiscal_year_of_month(k)) for _, k in keys}
+    receipt_ids = list(added) if added else [None]
     StatisticsStaleMark.objects.bulk_create(
-        [StatisticsStaleMark(kind=kind, period=key, marked_at=now) for kind, key in sorted(keys)]
+        [
+            StatisticsStaleMark(kind=kind, period=key, marked_at=now, receipt_id=receipt_id)
+            for kind, key in sorted(keys)
+            for receipt_id in receipt_ids
+        ]
     )
     return len(keys)
 
@@ -71,7 +76,7 @@ def statistics_stale_count() -> int:
 
 
 def _marks_delete(ids: list[int]) -> None:
-    """Delete exactly the marks a recompute read before it read the receipts."""
+    """Delete exactly the marks a recompute read with the receipts."""
     for i in range(0, len(ids), MARK_DELETE_CHUNK):
         StatisticsStaleMark.objects.filter(id__in=ids[i : i + MARK_DELETE_CHUNK]).delete()
 
@@ -81,29 +86,39 @@ def _lock_period(kind: str, key: int) -> StatisticsPeriod:
     return StatisticsPeriod.objects.select_for_update().get(kind=kind, period=key)
 
 
-def statistics_period_recompute(*, kind: str, period: int, only_if_stale: bool = False) -> bool:
-    """Recompute one month or fiscal year from the receipts, in one transaction.
+def statistics_period_recompute(
+    *, kind: str, period: int, only_if_stale: bool = False, from_receipts: bool = False
+) -> bool:
+    """Recompute one month or fiscal year, in one transaction.
 
-    Locks the period's row (``select_for_update``; SQLite serialises writers anyway), reads the
-    period's stale marks, then computes every figure of the period in one statement over an index
-    range scan of ``value_date`` (so every mark read belongs to a receipt the statement sees),
-    writes a new revision, points ``current`` at it and deletes the marks it read. A mark
-    committed meanwhile stays, and the period is recomputed again. Two workers at once run one
-    after the other and give identical figures. With ``only_if_stale`` a period without marks
-    (another worker refreshed it) is skipped. Returns whether it recomputed.
+    Locks the period's row (``select_for_update``; SQLite serialises writers anyway). When every
+    stale mark names a receipt just recorded, adds those receipts to the current revision's
+    figures (``figure_delta``: cost in proportion to those receipts); otherwise computes every
+    figure of the period from its receipts in one statement over an index range scan of
+    ``value_date``. Either statement reads the marks in its own snapshot; the new revision is
+    written, ``current`` points at it and exactly those marks are deleted. A mark committed
+    meanwhile stays, and the period is recomputed again. Two workers at once run one after the
+    other and give identical figures. With ``only_if_stale`` a period without marks (another
+    worker refreshed it) is skipped; ``from_receipts`` always rescans the period (the admin's
+    action, for example after a freelancer moved province). Returns whether it recomputed.
     """
     start, end = _period_range(kind, period)
     with transaction.atomic():
         row = _lock_period(kind, period)
-        marks = list(
-            StatisticsStaleMark.objects.filter(kind=kind, period=period).values_list(
-                "id", flat=True
-            )
-        )
-        if only_if_stale and not marks:
+        if (
+            only_if_stale
+            and not StatisticsStaleMark.objects.filter(kind=kind, period=period).exists()
+        ):
             return False
         tune_aggregation(work_mem=PERIOD_WORK_MEM)
-        sets = figure_sets(kinds=[kind], start=start, end=end)
+        result = None
+        if row.current_id is not None and not from_receipts:
+            result = figure_delta(
+                kind=kind, period=period, start=start, end=end, revision_id=row.current_id
+            )
+        if result is None:
+            result = figure_sets(kinds=[kind], start=start, end=end, marks_of=(kind, period))
+        sets, marks = result
         batch = uuid.uuid4().hex
         revision = StatisticsRevision.objects.create(
             kind=kind, period=period, computed_at=timezone.now(), batch=batch
@@ -157,10 +172,10 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     all new ones.
 
     Locks every period row in (kind, period) order (so incremental recomputes wait for it, or it
-    for them), reads every stale mark, computes every figure of every month and fiscal year in
-    ONE statement (one scan, one sort; see ``figure_sets``), writes a revision per period and
-    deletes the marks it read. Receipts committed meanwhile keep their marks and are picked up
-    by the next refresh. Returns how many periods got a new revision.
+    for them), computes every figure of every month and fiscal year in ONE statement (one scan,
+    one sort; see ``figure_sets``) that also reads every stale mark, writes a revision per
+    period and deletes the marks it read. Receipts committed meanwhile keep their marks and are
+    picked up by the next refresh. Returns how many periods got a new revision.
     """
     kinds = sorted(PeriodKind.values)
     keys = {kind: _rebuild_keys(kind) for kind in kinds}
@@ -176,8 +191,7 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
             .order_by("kind", "period")
             .values_list("kind", "period")
         )
-        marks = list(StatisticsStaleMark.objects.values_list("id", flat=True))
-        sets = figure_sets(kinds=kinds, start=None, end=None)
+        sets, marks = figure_sets(kinds=kinds, start=None, end=None)
         now = timezone.now()
         for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
             periods = sorted(key for row_kind, key in locked if row_kind == kind)

@@ -15,8 +15,9 @@ import time
 from django.db import connection, transaction
 
 from registry import periods as P
+from registry.aggregation import tune_aggregation
 from registry.models import Dimension, PeriodKind
-from registry.selectors import figures_queryset, stored_figures, tune_aggregation
+from registry.selectors import figures_queryset, stored_figures
 from registry.services import (
     REBUILD_WORK_MEM,
     statistics_mark_stale,

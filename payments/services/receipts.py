@@ -97,7 +97,7 @@ def receipt_record(
             reversed_on=reversal[0] if reversal else None,
             reversal_reason=reversal[1] if reversal else "",
         )
-        receipts_changed.send(sender=Receipt, months={_month(value_date)})
+        receipts_changed.send(sender=Receipt, months={_month(value_date)}, added=[receipt.pk])
         return receipt, True
 
 

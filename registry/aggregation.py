@@ -1,0 +1,517 @@
+"""The set-based SQL that turns receipts into figures.
+
+Figures are computed in the database from ``payments.selectors.counted_receipts()`` (the ORM
+queryset, wrapped); only grouped rows reach Python, receipts never do.
+
+- ``figure_sets``: every figure of a range of periods. On PostgreSQL one statement (one scan,
+  one sort) for both period kinds; elsewhere, or for labels outside its lists, one grouped ORM
+  query per breakdown (``selectors.figures_queryset``). Tests compare both with plain Python.
+- ``figure_delta``: the change to one period's stored figures when the only change since they
+  were computed is receipts recorded (stale marks carrying a receipt id): a statement whose cost
+  is in proportion to those receipts and their freelancers' other receipts in the period.
+
+Both read the stale marks in the same statement, hence the same snapshot, as the receipts: a
+mark is returned exactly when its receipt is counted, so deleting the returned marks after
+writing the figures never drops a change and a receipt is never applied twice.
+"""
+
+import datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pycountry
+from django.db import connection
+
+from freelancers.models import Province
+from payments.models import PurposeCode
+from payments.selectors import counted_receipts
+from registry.models import (
+    Dimension,
+    PeriodKind,
+    StatisticsFigure,
+    StatisticsPeriod,
+    StatisticsRevision,
+    StatisticsStaleMark,
+)
+from registry.periods import fiscal_year_of_month
+from registry.selectors import UNKNOWN_PROVINCE, dimension_expression, figures_queryset
+
+# (kind, period) -> dimension -> label -> (USD cents, receipts, distinct freelancers)
+FigureSets = dict[tuple[str, int], dict[str, dict[str, tuple[int, int, int]]]]
+
+# 63 countries per bigint mask word; at most 62 categories in one mask.
+WORD_BITS = 63
+MAX_CATEGORIES = 62
+EVERY_COUNTRY = ["", *sorted(c.alpha_2 for c in pycountry.countries)]
+
+
+def _add(groups: dict[str, list[int]], label: str, cents: int, receipts: int, people: int) -> None:
+    row = groups.setdefault(label, [0, 0, 0])
+    row[0] += cents
+    row[1] += receipts
+    row[2] += people
+
+
+def _freeze(sets: dict) -> FigureSets:
+    return {
+        key: {dim: {label: tuple(v) for label, v in groups.items()} for dim, groups in dims.items()}
+        for key, dims in sets.items()
+    }
+
+
+def _bits(mask: int) -> Iterator[int]:
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def _month_of_index(mi: int) -> int:
+    """Months since year 0 (year * 12 + month - 1) -> YYYYMM."""
+    return (mi // 12) * 100 + mi % 12 + 1
+
+
+class _UnexpectedLabel(Exception):
+    """A receipt's category or province is outside the statement's lists: use the ORM."""
+
+
+class _UnknownCountry(Exception):
+    """A receipt's country is not in the statement's list: run it again with every code."""
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """Numbers for the labels, joined to the receipts through small VALUES lists (number 0 =
+    not in the list): purpose code -> category number and bit, country -> number, mask word and
+    bit, province -> number."""
+
+    categories: list[str]
+    codes: list[tuple[int, int, int]]
+    countries: list[str]
+    provinces: list[str]
+
+    @property
+    def words(self) -> int:
+        return max(1, -(-len(self.countries) // WORD_BITS))
+
+    def joins_sql(self) -> str:
+        cats = ", ".join(["(%s, %s, %s)"] * len(self.codes))
+        countries = ", ".join(["(%s, %s, %s, %s)"] * len(self.countries))
+        provinces = ", ".join(["(%s, %s)"] * len(self.provinces))
+        return f"""
+            LEFT JOIN (VALUES {cats}) AS c(v, n, b) ON c.v = r.purpose_code_id
+            LEFT JOIN (VALUES {countries}) AS k(v, n, w, b) ON k.v = r.remitter_country
+            LEFT JOIN (VALUES {provinces}) AS v(v, n) ON v.v = r.prov
+        """
+
+    def joins_params(self) -> list:
+        return [
+            *(x for code in self.codes for x in code),
+            *(
+                x
+                for i, c in enumerate(self.countries)
+                for x in (c, i + 1, i // WORD_BITS, 1 << (i % WORD_BITS))
+            ),
+            *(x for i, label in enumerate(self.provinces) for x in (label, i + 1)),
+        ]
+
+    def masks_sql(self, alias: str) -> str:
+        return ", ".join(
+            f"bit_or(CASE WHEN {alias}.kw = {w} THEN {alias}.kb ELSE 0 END) AS k{w}"
+            for w in range(self.words)
+        )
+
+    def cols(self, alias: str) -> str:
+        return ", ".join(f"{alias}.k{w}" for w in range(self.words))
+
+    def zeros(self) -> str:
+        return ", ".join(["0"] * self.words)
+
+
+def _labels(countries: list[str]) -> _Labels:
+    codes = list(PurposeCode.objects.order_by("id").values_list("id", "category"))
+    categories = sorted({category for _, category in codes})
+    if len(categories) > MAX_CATEGORIES or len(countries) > 1000:
+        raise _UnexpectedLabel
+    number = {label: i + 1 for i, label in enumerate(categories)}
+    return _Labels(
+        categories=categories,
+        codes=[(pk, number[cat], 1 << (number[cat] - 1)) for pk, cat in codes],
+        countries=countries,
+        provinces=[UNKNOWN_PROVINCE, *Province.values],
+    )
+
+
+def _labeled(
+    labels: _Labels,
+    *,
+    start: datetime.date | None,
+    end: datetime.date | None,
+    where: str = "TRUE",
+    where_params: Iterable = (),
+) -> tuple[str, list]:
+    """SQL of the counted receipts with value_date in [start, end) as rows of (id, f, mi, fy,
+    cents, cat, cb, ctry, kw, kb, prov): freelancer, month index (year * 12 + month - 1),
+    fiscal year ((mi + 6) / 12 - 1: July starts the next), USD cents (exact: two decimals),
+    category number and bit, country number, mask word and bit, province number."""
+    receipts = counted_receipts().annotate(prov=dimension_expression(Dimension.PROVINCE))
+    if start is not None:
+        receipts = receipts.filter(value_date__gte=start)
+    if end is not None:
+        receipts = receipts.filter(value_date__lt=end)
+    fields = ["id", "value_date", "usd_amount", "freelancer_id", "purpose_code_id"]
+    inner, inner_params = (
+        receipts.values(*fields, "remitter_country", "prov").order_by().query.sql_with_params()
+    )
+    # Identifiers and expressions are constants of this module; every value is a parameter.
+    sql = f"""
+        SELECT r.id, r.freelancer_id AS f, r.mi, (r.mi + 6) / 12 - 1 AS fy,
+               (r.usd_amount * 100)::bigint AS cents,
+               COALESCE(c.n, 0) AS cat, COALESCE(c.b, 0) AS cb,
+               COALESCE(k.n, 0) AS ctry, COALESCE(k.w, -1) AS kw, COALESCE(k.b, 0) AS kb,
+               COALESCE(v.n, 0) AS prov
+        FROM (
+            SELECT q.*, (date_part('year', q.value_date) * 12
+                         + date_part('month', q.value_date) - 1)::int AS mi
+            FROM ({inner}) q
+            WHERE {where}
+        ) r
+        {labels.joins_sql()}
+    """  # noqa: S608
+    return sql, [*inner_params, *where_params, *labels.joins_params()]
+
+
+def _marks_sql(period: tuple[str, int] | None) -> tuple[str, list]:
+    if period is None:
+        return "TRUE", []
+    return "m.kind = %s AND m.period = %s", list(period)
+
+
+# The outer GROUP BY of the one-pass statement hashes one packed bigint per row instead of eight
+# columns: level (GROUPING bits, 6) | period (17) | province (5) | category (7) | country (10).
+_KEY_SQL = "((((s.g::bigint * 131072 + s.p) * 32 + s.prov) * 128 + s.cat) * 1024 + s.ctry)"
+
+
+def _unpack_key(key: int) -> tuple[int, int, int, int, int]:
+    key, ctry = divmod(key, 1024)
+    key, cat = divmod(key, 128)
+    key, prov = divmod(key, 32)
+    level, period = divmod(key, 131072)
+    return level, period, prov, cat, ctry
+
+
+def _one_pass(
+    *,
+    kinds: set[str],
+    start: datetime.date | None,
+    end: datetime.date | None,
+    countries: list[str],
+    marks_of: tuple[str, int] | None,
+) -> tuple[FigureSets, list[int]]:
+    """PostgreSQL: every figure of both period kinds from ONE scan and ONE sort of the receipts,
+    and the stale marks (of ``marks_of``, or all) read in the same statement.
+
+    GROUPING SETS: (month, category, country, province) gives every sum and count (a few
+    thousand rows; fiscal years add up their months); the rollup (freelancer, fiscal year,
+    month), computed from one sort by freelancer, gives one row per freelancer and month and per
+    freelancer and fiscal year with bit masks of the categories and countries the freelancer
+    received money under. An outer hash aggregate counts those rows per (period, province,
+    masks), and the bits are expanded here: a freelancer counts once in every group whose bit is
+    set, which is exactly ``COUNT(DISTINCT freelancer_id)`` per group.
+    """
+    labels = _labels(countries)
+    receipts_sql, params = _labeled(labels, start=start, end=end)
+    marks_where, marks_params = _marks_sql(marks_of)
+    sql = f"""
+        SELECT x.key, x.cm, {labels.cols("x")}, x.cents, x.n, x.people
+        FROM (
+            SELECT {_KEY_SQL} AS key, SUM(s.cents)::bigint AS cents, SUM(s.n)::bigint AS n,
+                   COUNT(*) AS people, s.cm, {labels.cols("s")}
+            FROM (
+                SELECT GROUPING(t.f, t.prov, t.fy, t.mi, t.cat, t.ctry) AS g,
+                       COALESCE(t.mi, t.fy) AS p, t.prov,
+                       COALESCE(t.cat, 0) AS cat, COALESCE(t.ctry, 0) AS ctry,
+                       SUM(t.cents) AS cents, COUNT(*) AS n,
+                       CASE WHEN GROUPING(t.cat) = 1 THEN bit_or(t.cb) ELSE 0 END AS cm,
+                       {labels.masks_sql("t")}
+                FROM ({receipts_sql}) t
+                GROUP BY GROUPING SETS ((t.f, t.prov, t.fy, t.mi), (t.f, t.prov, t.fy),
+                                        (t.mi, t.cat, t.ctry, t.prov))
+                HAVING t.f IS NOT NULL OR GROUPING(t.f) = 1
+            ) s
+            GROUP BY 1, s.cm, {labels.cols("s")}
+        ) x
+        UNION ALL
+        SELECT -m.id, 0, {labels.zeros()}, 0, 0, 0
+        FROM registry_statisticsstalemark m WHERE {marks_where}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *marks_params])
+        rows = cursor.fetchall()
+
+    words = labels.words
+    sets: dict = {}
+    marks: list[int] = []
+    for row in rows:
+        if row[0] < 0:
+            marks.append(-row[0])
+            continue
+        level, period, prov, cat, ctry = _unpack_key(row[0])
+        cat_mask, masks = row[1], row[2 : 2 + words]
+        cents, receipts_count, people = row[2 + words :]
+        if prov == 0:
+            raise _UnexpectedLabel
+        if level in (3, 7):  # (freelancer, fiscal year[, month]): distinct freelancers
+            kind = PeriodKind.MONTH if level == 3 else PeriodKind.FISCAL_YEAR
+            if kind not in kinds:
+                continue
+            key = (kind, _month_of_index(period) if level == 3 else period)
+            _add_people(sets.setdefault(key, {}), labels, prov, cat_mask, masks, people, True)
+            continue
+        # (month, category, country, province): sums and counts of months and fiscal years.
+        if cat == 0:
+            raise _UnexpectedLabel
+        if ctry == 0:
+            raise _UnknownCountry
+        month = _month_of_index(period)
+        keys = []
+        if PeriodKind.MONTH in kinds:
+            keys.append((PeriodKind.MONTH, month))
+        if PeriodKind.FISCAL_YEAR in kinds:
+            keys.append((PeriodKind.FISCAL_YEAR, fiscal_year_of_month(month)))
+        for key in keys:
+            _add_sums(sets.setdefault(key, {}), labels, prov, cat, ctry, cents, receipts_count)
+    return _freeze(sets), marks
+
+
+def _add_sums(dims: dict, labels: _Labels, prov, cat, ctry, cents: int, receipts: int) -> None:
+    _add(dims.setdefault(Dimension.TOTAL, {}), "", cents, receipts, 0)
+    _add(dims.setdefault(Dimension.CATEGORY, {}), labels.categories[cat - 1], cents, receipts, 0)
+    _add(dims.setdefault(Dimension.COUNTRY, {}), labels.countries[ctry - 1], cents, receipts, 0)
+    _add(dims.setdefault(Dimension.PROVINCE, {}), labels.provinces[prov - 1], cents, receipts, 0)
+
+
+def _add_people(
+    dims: dict, labels: _Labels, prov: int, cat_mask: int, masks, people: int, new: bool
+) -> None:
+    """Count ``people`` freelancers once in every group whose bit is set (and in the total and
+    their province when ``new``: not counted in the period before)."""
+    if new:
+        _add(dims.setdefault(Dimension.TOTAL, {}), "", 0, 0, people)
+        _add(dims.setdefault(Dimension.PROVINCE, {}), labels.provinces[prov - 1], 0, 0, people)
+    for bit in _bits(cat_mask):
+        _add(dims.setdefault(Dimension.CATEGORY, {}), labels.categories[bit], 0, 0, people)
+    for word, mask in enumerate(masks):
+        for bit in _bits(mask):
+            label = labels.countries[word * WORD_BITS + bit]
+            _add(dims.setdefault(Dimension.COUNTRY, {}), label, 0, 0, people)
+
+
+def _figure_sets_orm(
+    *, kinds: Iterable[str], start: datetime.date | None, end: datetime.date | None
+) -> FigureSets:
+    """One grouped ORM query per period kind and breakdown (SQLite, and the exact fallback)."""
+    sets: dict = {}
+    for kind in kinds:
+        for dimension in (Dimension.CATEGORY, Dimension.COUNTRY, Dimension.PROVINCE):
+            rows = figures_queryset(kind=kind, dimension=dimension, start=start, end=end)
+            for period, label, cents, receipts, people in rows.values_list(
+                "p", "g", "cents", "n", "f"
+            ):
+                dims = sets.setdefault((kind, period), {})
+                _add(dims.setdefault(dimension, {}), label, cents, receipts, people)
+                if dimension == Dimension.PROVINCE:
+                    # Each receipt has one province label and each freelancer one province, so
+                    # the provinces' freelancer sets are disjoint and their counts add up.
+                    _add(dims.setdefault(Dimension.TOTAL, {}), "", cents, receipts, people)
+    return _freeze(sets)
+
+
+def _known_countries() -> list[str]:
+    """The country labels of the figures readers see now: the receipts' countries, in practice
+    (a few dozen), so the masks usually fit one word."""
+    current = StatisticsPeriod.objects.filter(current__isnull=False).values("current_id")
+    return sorted(
+        set(
+            StatisticsFigure.objects.filter(revision_id__in=current, dimension=Dimension.COUNTRY)
+            .values_list("label", flat=True)
+            .distinct()
+        )
+    )
+
+
+def figure_sets(
+    *,
+    kinds: Iterable[str],
+    start: datetime.date | None,
+    end: datetime.date | None,
+    marks_of: tuple[str, int] | None = None,
+) -> tuple[FigureSets, list[int]]:
+    """Every figure of the given period kinds for the counted receipts with value_date in
+    [start, end), and the ids of the stale marks of ``marks_of`` (kind, period), or of every
+    mark, read in the same snapshot. Run it inside the transaction that writes the figures and
+    deletes those marks.
+
+    PostgreSQL: one statement (``_one_pass``); a country outside the current figures' countries
+    re-runs it with every ISO code; a label outside every list falls back to the ORM queries.
+    SQLite serialises writers (``BEGIN IMMEDIATE``), so reading the marks first is as exact.
+    """
+    kinds = list(kinds)
+    if connection.vendor == "postgresql":
+        known = _known_countries() or EVERY_COUNTRY
+        for countries in (known, sorted(set(known) | set(EVERY_COUNTRY))):
+            try:
+                return _one_pass(
+                    kinds=set(kinds), start=start, end=end, countries=countries, marks_of=marks_of
+                )
+            except _UnknownCountry:
+                continue
+            except _UnexpectedLabel:
+                break
+    marks = StatisticsStaleMark.objects.all()
+    if marks_of is not None:
+        marks = marks.filter(kind=marks_of[0], period=marks_of[1])
+    ids = list(marks.values_list("id", flat=True))
+    return _figure_sets_orm(kinds=kinds, start=start, end=end), ids
+
+
+def _stored(revision_id: int) -> dict:
+    dims: dict = {}
+    for dimension, label, cents, receipts, people in StatisticsFigure.objects.filter(
+        revision_id=revision_id
+    ).values_list("dimension", "label", "total_cents", "receipts", "freelancers"):
+        _add(dims.setdefault(dimension, {}), label, cents, receipts, people)
+    return dims
+
+
+def figure_delta(
+    *,
+    kind: str,
+    period: int,
+    start: datetime.date,
+    end: datetime.date,
+    revision_id: int,
+) -> tuple[FigureSets, list[int]] | None:
+    """PostgreSQL: the period's figures as the stored revision ``revision_id`` plus the receipts
+    its stale marks name, and the marks read - or None when that is not exact, and the caller
+    recomputes the period from all its receipts: no mark, a mark without a receipt (a reversal,
+    a re-match), or a label outside the lists.
+
+    Exact because the revision was computed from a snapshot in which every mark it did not
+    delete was not yet committed, and a mark commits with its receipt: the receipts named by the
+    marks are exactly the counted receipts that the revision did not see. For distinct
+    freelancers the statement compares, per freelancer of those receipts, the categories and
+    countries (bit masks) of the new receipts with those of the freelancer's other counted
+    receipts in the period (an index lookup per freelancer): a freelancer adds one to a group
+    only where the group is new to them in the period.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        labels = _labels(EVERY_COUNTRY)
+    except _UnexpectedLabel:
+        return None
+    marks_where, marks_params = _marks_sql((kind, period))
+    added_sql, added_params = _labeled(
+        labels,
+        start=start,
+        end=end,
+        where="q.id = ANY(ARRAY(SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL))",
+    )
+    other_sql, other_params = _labeled(
+        labels,
+        start=start,
+        end=end,
+        where="q.freelancer_id = ANY(ARRAY(SELECT DISTINCT a.f FROM a WHERE a.f IS NOT NULL))"
+        " AND q.id <> ALL(ARRAY(SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL))",
+    )
+    new_masks = ", ".join(f"n.k{w} & ~COALESCE(o.k{w}, 0)" for w in range(labels.words))
+    sql = f"""
+        WITH m AS MATERIALIZED (
+            SELECT m.id, m.receipt_id FROM registry_statisticsstalemark m WHERE {marks_where}
+        ),
+        a AS MATERIALIZED ({added_sql}),
+        o AS (
+            SELECT t.f, bit_or(t.cb) AS cm, {labels.masks_sql("t")}
+            FROM ({other_sql}) t GROUP BY t.f
+        ),
+        n AS (
+            SELECT a.f, a.prov, bit_or(a.cb) AS cm, {labels.masks_sql("a")}
+            FROM a WHERE a.f IS NOT NULL GROUP BY a.f, a.prov
+        )
+        SELECT 1, n.prov * 2 + (o.f IS NULL)::int, n.cm & ~COALESCE(o.cm, 0), {new_masks},
+               0, 0, COUNT(*)
+        FROM n LEFT JOIN o ON o.f = n.f
+        GROUP BY 2, 3, {", ".join(str(4 + w) for w in range(labels.words))}
+        UNION ALL
+        SELECT 2, (a.prov * 128 + a.cat) * 1024 + a.ctry, 0, {labels.zeros()},
+               SUM(a.cents)::bigint, COUNT(*), 0
+        FROM a GROUP BY 2
+        UNION ALL
+        SELECT 3, m.id, (m.receipt_id IS NOT NULL)::int, {labels.zeros()}, 0, 0, 0 FROM m
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*marks_params, *added_params, *other_params])
+        rows = cursor.fetchall()
+
+    dims = _stored(revision_id)
+    marks: list[int] = []
+    words = labels.words
+    for row in rows:
+        what, key, cat_mask = row[:3]
+        masks = row[3 : 3 + words]
+        cents, receipts_count, people = row[3 + words :]
+        if what == 3:
+            if not cat_mask:  # a mark without a receipt: recompute from all receipts
+                return None
+            marks.append(key)
+        elif what == 2:
+            rest, ctry = divmod(key, 1024)
+            prov, cat = divmod(rest, 128)
+            if 0 in (prov, cat, ctry):
+                return None
+            _add_sums(dims, labels, prov, cat, ctry, cents, receipts_count)
+        else:
+            prov, new = divmod(key, 2)
+            if prov == 0:
+                return None
+            _add_people(dims, labels, prov, cat_mask, masks, people, bool(new))
+    if not marks:  # nothing recorded: an explicit recompute rescans the period
+        return None
+    return _freeze({(kind, period): dims}), marks
+
+
+def figures_insert(*, kind: str, batch: str, sets: FigureSets) -> int:
+    """Insert the figures of ``sets`` into the revisions of ``batch`` (one per period of
+    ``kind``; periods without a revision in the batch are skipped). Returns the row count."""
+    revision_of = dict(
+        StatisticsRevision.objects.filter(batch=batch, kind=kind).values_list("period", "id")
+    )
+    figures = [
+        StatisticsFigure(
+            revision_id=revision_of[period],
+            dimension=dimension,
+            label=label,
+            total_cents=cents,
+            receipts=receipts,
+            freelancers=people,
+        )
+        for (set_kind, period), dims in sets.items()
+        if set_kind == kind and period in revision_of
+        for dimension, groups in dims.items()
+        for label, (cents, receipts, people) in groups.items()
+    ]
+    StatisticsFigure.objects.bulk_create(figures, batch_size=2000)
+    return len(figures)
+
+
+def tune_aggregation(*, work_mem: str) -> None:
+    """On PostgreSQL, for the current transaction only (``SET LOCAL``): let sorts and hashes use
+    ``work_mem`` (for example "512MB") so they stay in memory, and switch JIT compilation off (it
+    costs a few hundred milliseconds per statement and saves less here). No-op elsewhere."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)", [work_mem]
+        )

@@ -1,0 +1,140 @@
+"""The incremental path: receipts just recorded are added to the stored figures (PostgreSQL)."""
+
+import datetime
+import random
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from payments.models import PurposeCode, Receipt
+from payments.signals import receipts_changed
+from registry.aggregation import _figure_sets_orm, figure_delta
+from registry.models import PeriodKind, StatisticsPeriod, StatisticsStaleMark
+from registry.selectors import stored_figures
+from registry.services import (
+    _period_range,
+    statistics_rebuild,
+    statistics_refresh,
+    statistics_stale_periods,
+)
+from tests.factories import ApprovedFreelancerFactory, ReceiptFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+KINDS = [PeriodKind.MONTH, PeriodKind.FISCAL_YEAR]
+
+
+def record(**fields) -> Receipt:
+    """What ``receipt_record`` does for statistics: the receipt, then ``receipts_changed`` with
+    the receipt named as the change."""
+    receipt = ReceiptFactory(**fields)
+    receipts_changed.send(
+        sender=Receipt, months={receipt.value_date.replace(day=1)}, added=[receipt.pk]
+    )
+    return receipt
+
+
+def stored(kind: str, period: int) -> dict:
+    out = {}
+    for dimension in ("total", "category", "country", "province"):
+        groups = stored_figures(kind=kind, periods=[period], dimension=dimension).get(period, {})
+        if groups:
+            out[dimension] = groups
+    return out
+
+
+def _population(rng: random.Random):
+    people = [ApprovedFreelancerFactory(province=p) for p in ("punjab", "sindh", "", "punjab")]
+    codes = list(PurposeCode.objects.filter(is_it=True))
+    for _ in range(60):
+        ReceiptFactory(
+            value_date=datetime.date(2024, 3, 1) + datetime.timedelta(days=rng.randrange(120)),
+            amount=Decimal(rng.randrange(1, 10_000_00)) / 100,
+            freelancer=rng.choice([*people, None]),
+            remitter_country=rng.choice(["US", "GB", "AE"]),
+            purpose_code=rng.choice(codes),
+        )
+    return people, codes
+
+
+def test_recorded_receipts_are_added_to_the_stored_figures_exactly():
+    rng = random.Random(3)
+    people, codes = _population(rng)
+    statistics_rebuild()
+    newcomer = ApprovedFreelancerFactory(province="khyber_pakhtunkhwa")
+    # Known freelancers in known and new groups, a newcomer, unmatched money, a new country.
+    for n in range(40):
+        record(
+            value_date=datetime.date(2024, 4, 1) + datetime.timedelta(days=rng.randrange(60)),
+            amount=Decimal(rng.randrange(1, 10_000_00)) / 100,
+            freelancer=rng.choice([*people, newcomer, None]),
+            remitter_country=rng.choice(["US", "GB", "AE", "FR"]),
+            purpose_code=rng.choice(codes),
+        )
+    stale = statistics_stale_periods()
+    assert (PeriodKind.MONTH, 202404) in stale and (PeriodKind.FISCAL_YEAR, 2023) in stale
+    for kind, period in stale:
+        start, end = _period_range(kind, period)
+        row = StatisticsPeriod.objects.get(kind=kind, period=period)
+        with transaction.atomic():
+            delta = figure_delta(
+                kind=kind, period=period, start=start, end=end, revision_id=row.current_id
+            )
+        assert delta is not None, (kind, period)
+        sets, marks = delta
+        assert sorted(marks) == sorted(
+            StatisticsStaleMark.objects.filter(kind=kind, period=period).values_list(
+                "id", flat=True
+            )
+        )
+        expected = _figure_sets_orm(kinds=[kind], start=start, end=end)
+        assert sets == {(kind, period): expected[(kind, period)]}
+    assert statistics_refresh() == len(stale)
+    assert statistics_stale_periods() == []
+    for kind, period in stale:
+        start, end = _period_range(kind, period)
+        expected = _figure_sets_orm(kinds=[kind], start=start, end=end)[(kind, period)]
+        assert stored(kind, period) == {dim: dict(groups) for dim, groups in expected.items()}
+
+
+def test_a_mark_without_a_receipt_makes_the_period_rescan():
+    people, codes = _population(random.Random(4))
+    statistics_rebuild()
+    record(value_date=datetime.date(2024, 5, 5), freelancer=people[0], purpose_code=codes[0])
+    gone = Receipt.objects.filter(value_date__month=5, reversed_on__isnull=True).first()
+    Receipt.objects.filter(pk=gone.pk).update(reversed_on=datetime.date(2024, 6, 1))
+    receipts_changed.send(sender=Receipt, months={datetime.date(2024, 5, 1)})  # a reversal
+    start, end = _period_range(PeriodKind.MONTH, 202405)
+    row = StatisticsPeriod.objects.get(kind=PeriodKind.MONTH, period=202405)
+    with transaction.atomic():
+        assert (
+            figure_delta(
+                kind=PeriodKind.MONTH,
+                period=202405,
+                start=start,
+                end=end,
+                revision_id=row.current_id,
+            )
+            is None
+        )
+    statistics_refresh()
+    expected = _figure_sets_orm(kinds=[PeriodKind.MONTH], start=start, end=end)
+    assert stored(PeriodKind.MONTH, 202405) == {
+        dim: dict(groups) for dim, groups in expected[(PeriodKind.MONTH, 202405)].items()
+    }
+
+
+def test_a_receipt_reversed_at_once_adds_nothing_and_a_second_refresh_changes_nothing():
+    people, codes = _population(random.Random(5))
+    statistics_rebuild()
+    before = stored(PeriodKind.MONTH, 202404)
+    record(
+        value_date=datetime.date(2024, 4, 9),
+        freelancer=people[1],
+        purpose_code=codes[0],
+        reversed_on=datetime.date(2024, 4, 10),  # recorded already reversed: not counted
+    )
+    statistics_refresh()
+    assert stored(PeriodKind.MONTH, 202404) == before
+    assert statistics_refresh() == 0
