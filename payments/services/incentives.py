@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 BATCH_SIZE = 5_000
-# work_mem for the compute statement (SET LOCAL): the GROUP BY's hash table and the sorts.
+# work_mem for the compute statements (SET LOCAL): the GROUP BY's sorts and the inserts' sorts.
 INCENTIVE_WORK_MEM = "256MB"
 # The per-freelancer figures and verdicts between the two statements of ``_assess_in_sql``.
 ASSESSED_TABLE = "incentive_assessed"
@@ -198,11 +198,12 @@ def scheme_compute(
     transaction, holding the scheme row locked (FOR UPDATE), only while it is draft or computed.
 
     Set-based: one GROUP BY query over the receipts of both fiscal years. On PostgreSQL the
-    query, the rules, the fund allocation and both inserts are ONE statement (``_assess_in_sql``);
-    elsewhere the query is streamed, ``assess`` judges each row and rows are written in batches.
-    No query is made per freelancer and memory stays bounded. Deterministic: the
-    same data on the same ``as_of`` day gives the same rows. ``by`` becomes ``computed_by``
-    (four eyes: they cannot approve). Raises IncentiveError if the scheme is approved or paid.
+    query and the rules are one statement into a temporary table, the fund allocation and both
+    inserts a second one (``_assess_in_sql``); elsewhere the query is streamed, ``assess`` judges
+    each row and rows are written in batches. No query is made per freelancer and memory stays
+    bounded. Deterministic: the same data on the same ``as_of`` day gives the same rows. ``by``
+    becomes ``computed_by`` (four eyes: they cannot approve). Raises IncentiveError if the scheme
+    is approved or paid.
     """
     as_of = as_of or timezone.localdate()
     with transaction.atomic():
@@ -471,7 +472,7 @@ def _assess_in_sql(
     with connection.cursor() as cursor:
         # JIT-compiling these big statements costs seconds and saves less (measured).
         cursor.execute("SET LOCAL jit = off")
-        # Room for the hash aggregate and the sorts in memory (this transaction only).
+        # Room for the sorts in memory (this transaction only).
         cursor.execute(f"SET LOCAL work_mem = '{INCENTIVE_WORK_MEM}'")
         # A second computation in the same transaction (tests) finds the table still there.
         cursor.execute(f"DROP TABLE IF EXISTS {ASSESSED_TABLE}")
