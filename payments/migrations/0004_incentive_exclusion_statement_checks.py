@@ -30,21 +30,13 @@ REFERENCED = (
 POSTGRES_CHECK_REFERENCES = """
 CREATE FUNCTION payments_exclusion_check_references() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    written bigint;
-    locked bigint;
 BEGIN
-    SELECT count(*) INTO written FROM new_rows;
-    PERFORM 1 FROM payments_incentivescheme s
-    WHERE s.id IN (SELECT n.scheme_id FROM new_rows n) FOR KEY SHARE OF s;
     PERFORM 1 FROM freelancers_freelancer f
     WHERE f.id IN (SELECT n.freelancer_id FROM new_rows n) FOR KEY SHARE OF f;
-    GET DIAGNOSTICS locked = ROW_COUNT;
-    -- As many registrations locked as rows written: every row's registration exists (the usual
-    -- case, one scheme's rows, one per registration). Fewer: some rows share a registration or
-    -- refer to a missing one; only then look for the missing one.
-    IF (locked < written AND EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS (
-            SELECT 1 FROM freelancers_freelancer f WHERE f.id = n.freelancer_id)))
+    PERFORM 1 FROM payments_incentivescheme s
+    WHERE s.id IN (SELECT n.scheme_id FROM new_rows n) FOR KEY SHARE OF s;
+    IF EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS (
+            SELECT 1 FROM freelancers_freelancer f WHERE f.id = n.freelancer_id))
         OR EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS (
             SELECT 1 FROM payments_incentivescheme s WHERE s.id = n.scheme_id)) THEN
         RAISE EXCEPTION 'payments_exclusion refers to a registration or scheme that does not exist'

@@ -108,22 +108,6 @@ def test_one_missing_registration_refuses_a_whole_multi_row_insert():
 
 
 @pytest.mark.postgres
-def test_one_statement_may_exclude_the_same_registration_under_two_schemes():
-    first, second = IncentiveSchemeFactory(), IncentiveSchemeFactory()
-    ids = [ApprovedFreelancerFactory().pk for _ in range(3)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table(Exclusion)} (scheme_id, freelancer_id, reason, detail, "
-            "receipts_counted, proceeds_usd, proceeds_pkr, previous_proceeds_usd) "
-            "SELECT s, f, 'no_proceeds', '', 0, 0, 0, 0 "
-            "FROM unnest(%s::bigint[]) AS s, unnest(%s::bigint[]) AS f",
-            [[first.pk, second.pk], ids],
-        )
-    assert Exclusion.objects.filter(scheme=first).count() == 3
-    assert Exclusion.objects.filter(scheme=second).count() == 3
-
-
-@pytest.mark.postgres
 def test_the_exclusions_reference_checks_replace_the_foreign_keys():
     with connection.cursor() as cursor:
         cursor.execute(
