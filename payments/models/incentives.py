@@ -192,25 +192,10 @@ class Exclusion(models.Model):
         NO_INCREASE = "no_increase", "No increase over the previous fiscal year"
         ZERO_AMOUNT = "zero_amount", "The amount rounds to zero"
 
-    # Both references are enforced by the database, but once per statement instead of once per
-    # row: a computation inserts up to a million exclusions, and the per-row checks of declared
-    # foreign keys took longer than the insert itself. Migration
-    # 0004_incentive_exclusion_statement_checks replaces the two foreign-key constraints with
-    # triggers: after an INSERT or UPDATE, one set-based check that every referenced scheme and
-    # registration exists (locked FOR KEY SHARE, as a foreign key does); before a registration or
-    # scheme is deleted (or its id changed), a check that no exclusion refers to it. Errors are
-    # foreign_key_violation, i.e. IntegrityError, as before. The ORM's PROTECT and CASCADE are
-    # unchanged.
     scheme = models.ForeignKey(
-        IncentiveScheme,
-        on_delete=models.CASCADE,
-        related_name="exclusions",
-        db_index=False,
-        db_constraint=False,
+        IncentiveScheme, on_delete=models.CASCADE, related_name="exclusions", db_index=False
     )
-    freelancer = models.ForeignKey(
-        Freelancer, on_delete=models.PROTECT, related_name="+", db_constraint=False
-    )
+    freelancer = models.ForeignKey(Freelancer, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=32, choices=Reason.choices)
     detail = models.CharField(max_length=300)
     receipts_counted = models.PositiveIntegerField()
