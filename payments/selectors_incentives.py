@@ -189,18 +189,14 @@ def proceeds_sql(*, scheme: IncentiveScheme) -> tuple[str, list]:
         cur, group = f"r.value_date >= {start_sql}", "r.freelancer_id"
 
     # Per receipt only what must be: (amount - retained) x rate is summed exactly and scaled to
-    # 1e-8 units once per freelancer; USD is summed as is where nothing was retained, and with
-    # _Converted's very expression (its numeric division) where something was.
+    # 1e-8 units once per freelancer; USD is _Converted's very expression (a CASE on whether
+    # something was retained), so each year's USD is ONE exact numeric sum, like the bare sums.
     pkr = "(r.amount - r.retained_amount) * r.pkr_rate"
-    usd_part = "r.usd_amount * (r.amount - r.retained_amount) * 100000000 / r.amount"
+    usd_e8 = (
+        "CASE WHEN r.retained_amount = 0 THEN r.usd_amount * 100000000 "
+        "ELSE r.usd_amount * (r.amount - r.retained_amount) * 100000000 / r.amount END"
+    )
     prev = f"r.value_date < {start_sql}"
-
-    def usd(when: str) -> str:
-        return (
-            f"COALESCE(SUM(r.usd_amount) FILTER (WHERE {when} AND r.retained_amount = 0), 0)"
-            f" * 100000000 + COALESCE(SUM({usd_part}) FILTER (WHERE {when} "
-            "AND r.retained_amount <> 0), 0)"
-        )
 
     sql = f"""
         SELECT a.freelancer_id, f.status AS freelancer__status,
@@ -209,9 +205,9 @@ def proceeds_sql(*, scheme: IncentiveScheme) -> tuple[str, list]:
         FROM (
             SELECT r.freelancer_id,
                    COUNT(*) FILTER (WHERE {cur}) AS n,
-                   {usd(cur)} AS cur_usd,
+                   SUM({usd_e8}) FILTER (WHERE {cur}) AS cur_usd,
                    SUM({pkr}) FILTER (WHERE {cur}) * 100000000 AS cur_pkr,
-                   {usd(prev)} AS prev_usd,
+                   SUM({usd_e8}) FILTER (WHERE {prev}) AS prev_usd,
                    SUM({pkr}) FILTER (WHERE {prev}) * 100000000 AS prev_pkr
             FROM {source}
             WHERE r.source = %s AND r.reversed_on IS NULL AND r.freelancer_id IS NOT NULL

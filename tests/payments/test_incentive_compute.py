@@ -370,3 +370,25 @@ def test_stored_awards_equal_allocate_fund_over_the_entitlements_in_freelancer_o
     assert [int(r.awarded_amount_pkr * 100) for r in rows] == expected
     assert scheme.awarded_total_pkr == scheme.fund_budget_pkr
     assert scheme.entitled_total_pkr == sum(r.capped_amount_pkr for r in rows)
+
+
+@pytest.mark.postgres
+def test_computing_twice_in_one_transaction_leaves_no_temporary_table_behind():
+    """On PostgreSQL the figures pass through a temporary table between two statements."""
+    from django.db import connection
+
+    from payments.services.incentives import ASSESSED_TABLE
+
+    for amount in ("1500.00", "250.37"):
+        receipt(ApprovedFreelancerFactory(), amount=Decimal(amount))
+    scheme = IncentiveSchemeFactory()
+    compute(scheme)
+    first = sorted(Entitlement.objects.filter(scheme=scheme).values_list("freelancer", "basis_pkr"))
+    compute(scheme)
+    assert (
+        sorted(Entitlement.objects.filter(scheme=scheme).values_list("freelancer", "basis_pkr"))
+        == first
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [f"pg_temp.{ASSESSED_TABLE}"])
+        assert cursor.fetchone() == (None,)
