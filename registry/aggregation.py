@@ -182,6 +182,7 @@ def _labeled(
 
 
 def _marks_sql(period: tuple[str, int] | None) -> tuple[str, list]:
+    """The one-pass statement's filter of the marks it reads (alias m): one period's, or all."""
     if period is None:
         return "TRUE", []
     return "m.kind = %s AND m.period = %s", list(period)
@@ -190,6 +191,10 @@ def _marks_sql(period: tuple[str, int] | None) -> tuple[str, list]:
 # The outer GROUP BY of the one-pass statement hashes one packed bigint per row instead of eight
 # columns: level (GROUPING bits, 6) | period (17) | province (5) | category (7) | country (10).
 _KEY_SQL = "((((s.g::bigint * 131072 + s.p) * 32 + s.prov) * 128 + s.cat) * 1024 + s.ctry)"
+
+
+# YYYYMM of a labelled receipt row (alias o) from its month index.
+_MONTH_KEY_SQL = "(o.mi / 12) * 100 + mod(o.mi, 12) + 1"
 
 
 def _unpack_key(key: int) -> tuple[int, int, int, int, int]:
@@ -392,32 +397,34 @@ def _stored(revision_id: int) -> dict:
 
 def figure_delta(
     *,
-    kind: str,
-    period: int,
+    periods: list[tuple[str, int]],
     start: datetime.date,
     end: datetime.date,
-    revision_id: int,
+    revisions: dict[tuple[str, int], int],
 ) -> tuple[FigureSets, list[int]] | None:
-    """PostgreSQL: the period's figures as the stored revision ``revision_id`` plus the receipts
-    its stale marks name, and the marks read - or None when that is not exact, and the caller
-    recomputes the period from all its receipts: no mark, a mark without a receipt (a reversal,
-    a re-match), or a label outside the lists.
+    """PostgreSQL: for each (kind, period) in ``periods`` (all within [start, end), for example a
+    fiscal year and its stale months), the figures of its stored revision ``revisions[...]``
+    plus the receipts its stale marks name; and the marks read. None when that is not exact, and
+    the caller recomputes the periods from all their receipts: a period without marks, a mark
+    without a receipt (a reversal, a re-match), or a label outside the lists.
 
-    Exact because the revision was computed from a snapshot in which every mark it did not
-    delete was not yet committed, and a mark commits with its receipt: the receipts named by the
-    marks are exactly the counted receipts that the revision did not see. For distinct
-    freelancers the statement compares, per freelancer of those receipts, the categories and
-    countries (bit masks) of the new receipts with those of the freelancer's other counted
-    receipts in the period (an index lookup per freelancer): a freelancer adds one to a group
-    only where the group is new to them in the period.
+    Exact because a revision was computed from a snapshot in which every mark it did not delete
+    was not yet committed, and a mark commits with its receipt: the receipts named by a period's
+    marks are exactly its counted receipts that its revision did not see. For distinct freelancers
+    the statement takes, per freelancer of those receipts, every counted receipt of theirs in
+    [start, end) (an index lookup per freelancer), and per period compares the categories and
+    countries (bit masks) of the new receipts with those of the others: a freelancer adds one to
+    a group only where the group is new to them in the period. One statement serves a month and
+    its fiscal year: the lookups are shared.
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not periods:
         return None
     try:
         labels = _labels(EVERY_COUNTRY)
     except _UnexpectedLabel:
         return None
-    marks_where, marks_params = _marks_sql((kind, period))
+    pairs = ", ".join(["(%s, %s)"] * len(periods))
+    pair_params = [x for key in periods for x in key]
     added_sql, added_params = _labeled(
         labels,
         start=start,
@@ -432,59 +439,71 @@ def figure_delta(
         " AND q.id NOT IN (SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL)",
     )
     words = range(labels.words)
-    new_masks = ", ".join(
-        f"bit_or(CASE WHEN b.new THEN b.k{w} ELSE 0 END) AS n{w}, "
-        f"bit_or(CASE WHEN b.new THEN 0 ELSE b.k{w} END) AS o{w}"
+    masks = ", ".join(
+        f"bit_or(CASE WHEN t.new AND t.kw = {w} THEN t.kb ELSE 0 END) AS n{w}, "
+        f"bit_or(CASE WHEN NOT t.new AND t.kw = {w} THEN t.kb ELSE 0 END) AS o{w}"
         for w in words
     )
-    # Both sides in one hash aggregate per freelancer (a join of the two would be planned as a
-    # nested loop: the marks' statistics are rarely analysed).
+    # Every receipt of the freelancers concerned (and the unmatched new ones) under each period
+    # it falls in, flagged new when that period's marks name it (a hashed IN: the marks'
+    # statistics are rarely analysed, and any join with them is planned as a nested loop), then
+    # one hash aggregate per (period, freelancer).
     sql = f"""
         WITH m AS MATERIALIZED (
-            SELECT m.id, m.receipt_id FROM registry_statisticsstalemark m WHERE {marks_where}
+            SELECT m.id, m.kind, m.period, m.receipt_id FROM registry_statisticsstalemark m
+            WHERE (m.kind, m.period) IN (VALUES {pairs})
         ),
         a AS MATERIALIZED ({added_sql}),
-        b AS (
-            SELECT a.f, a.prov, TRUE AS new, a.cb,
-                   {", ".join(f"CASE WHEN a.kw = {w} THEN a.kb ELSE 0 END AS k{w}" for w in words)}
-            FROM a WHERE a.f IS NOT NULL
-            UNION ALL
-            SELECT t.f, t.prov, FALSE, t.cb,
-                   {", ".join(f"CASE WHEN t.kw = {w} THEN t.kb ELSE 0 END" for w in words)}
-            FROM ({other_sql}) t
+        o AS (SELECT * FROM a UNION ALL SELECT * FROM ({other_sql}) x),
+        t AS (
+            SELECT s.kind, s.period, o.f, o.prov, o.cat, o.ctry, o.cents, o.cb, o.kw, o.kb,
+                   (s.kind::text, s.period, o.id) IN (
+                       SELECT m.kind::text, m.period, m.receipt_id FROM m
+                       WHERE m.receipt_id IS NOT NULL
+                   ) AS new
+            FROM o
+            JOIN (VALUES {pairs}) AS s(kind, period)
+                ON (s.kind = '{PeriodKind.MONTH.value}' AND s.period = {_MONTH_KEY_SQL})
+                OR (s.kind = '{PeriodKind.FISCAL_YEAR.value}' AND s.period = o.fy)
         ),
         p AS (
-            SELECT b.f, b.prov, bool_or(NOT b.new) AS known,
-                   bit_or(CASE WHEN b.new THEN b.cb ELSE 0 END) AS ncm,
-                   bit_or(CASE WHEN b.new THEN 0 ELSE b.cb END) AS ocm, {new_masks}
-            FROM b GROUP BY b.f, b.prov
+            SELECT t.kind, t.period, t.prov, bool_or(NOT t.new) AS known,
+                   bit_or(CASE WHEN t.new THEN t.cb ELSE 0 END) AS ncm,
+                   bit_or(CASE WHEN t.new THEN 0 ELSE t.cb END) AS ocm, {masks}
+            FROM t WHERE t.f IS NOT NULL
+            GROUP BY t.kind, t.period, t.f, t.prov HAVING bool_or(t.new)
         )
-        SELECT 1, p.prov * 2 + (NOT p.known)::int, p.ncm & ~p.ocm,
+        SELECT 1, p.kind, p.period, p.prov * 2 + (NOT p.known)::int, p.ncm & ~p.ocm,
                {", ".join(f"p.n{w} & ~p.o{w}" for w in words)}, 0, 0, COUNT(*)
         FROM p
-        GROUP BY 2, 3, {", ".join(str(4 + w) for w in words)}
+        GROUP BY 2, 3, 4, 5, {", ".join(str(6 + w) for w in words)}
         UNION ALL
-        SELECT 2, (a.prov * 128 + a.cat) * 1024 + a.ctry, 0, {labels.zeros()},
-               SUM(a.cents)::bigint, COUNT(*), 0
-        FROM a GROUP BY 2
+        SELECT 2, t.kind, t.period, (t.prov * 128 + t.cat) * 1024 + t.ctry, 0, {labels.zeros()},
+               SUM(t.cents)::bigint, COUNT(*), 0
+        FROM t WHERE t.new GROUP BY 2, 3, 4
         UNION ALL
-        SELECT 3, m.id, (m.receipt_id IS NOT NULL)::int, {labels.zeros()}, 0, 0, 0 FROM m
+        SELECT 3, m.kind, m.period, m.id, (m.receipt_id IS NOT NULL)::int, {labels.zeros()},
+               0, 0, 0
+        FROM m
     """  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*marks_params, *added_params, *other_params])
+        cursor.execute(sql, [*pair_params, *added_params, *other_params, *pair_params])
         rows = cursor.fetchall()
 
-    dims = _stored(revision_id)
+    sets = {key: _stored(revisions[key]) for key in periods}
     marks: list[int] = []
-    words = labels.words
+    marked: set[tuple[str, int]] = set()
+    n = labels.words
     for row in rows:
-        what, key, cat_mask = row[:3]
-        masks = row[3 : 3 + words]
-        cents, receipts_count, people = row[3 + words :]
+        what, kind, period, key, cat_mask = row[:5]
+        masks_of_row = row[5 : 5 + n]
+        cents, receipts_count, people = row[5 + n :]
+        dims = sets[(kind, period)]
         if what == 3:
             if not cat_mask:  # a mark without a receipt: recompute from all receipts
                 return None
             marks.append(key)
+            marked.add((kind, period))
         elif what == 2:
             rest, ctry = divmod(key, 1024)
             prov, cat = divmod(rest, 128)
@@ -495,10 +514,10 @@ def figure_delta(
             prov, new = divmod(key, 2)
             if prov == 0:
                 return None
-            _add_people(dims, labels, prov, cat_mask, masks, people, bool(new))
-    if not marks:  # nothing recorded: an explicit recompute rescans the period
+            _add_people(dims, labels, prov, cat_mask, masks_of_row, people, bool(new))
+    if marked != set(periods):  # a period without marks: an explicit recompute rescans it
         return None
-    return _freeze({(kind, period): dims}), marks
+    return _freeze(sets), marks
 
 
 def figures_insert(*, kind: str, batch: str, sets: FigureSets) -> int:

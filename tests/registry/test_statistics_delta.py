@@ -14,6 +14,7 @@ from registry.models import PeriodKind, StatisticsPeriod, StatisticsStaleMark
 from registry.selectors import stored_figures
 from registry.services import (
     _period_range,
+    statistics_period_recompute,
     statistics_rebuild,
     statistics_refresh,
     statistics_stale_periods,
@@ -74,27 +75,54 @@ def test_recorded_receipts_are_added_to_the_stored_figures_exactly():
         )
     stale = statistics_stale_periods()
     assert (PeriodKind.MONTH, 202404) in stale and (PeriodKind.FISCAL_YEAR, 2023) in stale
-    for kind, period in stale:
-        start, end = _period_range(kind, period)
-        row = StatisticsPeriod.objects.get(kind=kind, period=period)
-        with transaction.atomic():
-            delta = figure_delta(
-                kind=kind, period=period, start=start, end=end, revision_id=row.current_id
+    start, end = _period_range(PeriodKind.FISCAL_YEAR, 2023)
+    for together in ([key] for key in stale), [stale]:  # one period at a time, then all at once
+        for periods in together:
+            rows = {k: StatisticsPeriod.objects.get(kind=k[0], period=k[1]) for k in periods}
+            with transaction.atomic():
+                delta = figure_delta(
+                    periods=periods,
+                    start=start,
+                    end=end,
+                    revisions={k: row.current_id for k, row in rows.items()},
+                )
+            assert delta is not None, periods
+            sets, marks = delta
+            assert sorted(marks) == sorted(
+                StatisticsStaleMark.objects.filter(
+                    kind__in={k[0] for k in periods}, period__in={k[1] for k in periods}
+                ).values_list("id", flat=True)
             )
-        assert delta is not None, (kind, period)
-        sets, marks = delta
-        assert sorted(marks) == sorted(
-            StatisticsStaleMark.objects.filter(kind=kind, period=period).values_list(
-                "id", flat=True
-            )
-        )
-        expected = _figure_sets_orm(kinds=[kind], start=start, end=end)
-        assert sets == {(kind, period): expected[(kind, period)]}
+            for kind, period in periods:
+                p_start, p_end = _period_range(kind, period)
+                expected = _figure_sets_orm(kinds=[kind], start=p_start, end=p_end)
+                assert sets[(kind, period)] == expected[(kind, period)], (kind, period)
     assert statistics_refresh() == len(stale)
     assert statistics_stale_periods() == []
     for kind, period in stale:
-        start, end = _period_range(kind, period)
-        expected = _figure_sets_orm(kinds=[kind], start=start, end=end)[(kind, period)]
+        p_start, p_end = _period_range(kind, period)
+        expected = _figure_sets_orm(kinds=[kind], start=p_start, end=p_end)[(kind, period)]
+        assert stored(kind, period) == {dim: dict(groups) for dim, groups in expected.items()}
+
+
+def test_a_fiscal_year_delta_after_its_month_was_refreshed_alone():
+    """The month's marks consumed, the fiscal year's not: the month's receipts are known to the
+    month and new to the fiscal year, in one statement."""
+    people, codes = _population(random.Random(6))
+    statistics_rebuild()
+    record(value_date=datetime.date(2024, 4, 2), freelancer=people[2], remitter_country="FR")
+    statistics_period_recompute(kind=PeriodKind.MONTH, period=202404, only_if_stale=True)
+    record(value_date=datetime.date(2024, 4, 3), freelancer=people[2], remitter_country="DE")
+    record(value_date=datetime.date(2024, 5, 3), freelancer=people[3], purpose_code=codes[-1])
+    assert statistics_stale_periods() == [
+        (PeriodKind.FISCAL_YEAR, 2023),
+        (PeriodKind.MONTH, 202404),
+        (PeriodKind.MONTH, 202405),
+    ]
+    assert statistics_refresh() == 3
+    for kind, period in ((PeriodKind.FISCAL_YEAR, 2023), (PeriodKind.MONTH, 202404)):
+        p_start, p_end = _period_range(kind, period)
+        expected = _figure_sets_orm(kinds=[kind], start=p_start, end=p_end)[(kind, period)]
         assert stored(kind, period) == {dim: dict(groups) for dim, groups in expected.items()}
 
 
@@ -110,11 +138,10 @@ def test_a_mark_without_a_receipt_makes_the_period_rescan():
     with transaction.atomic():
         assert (
             figure_delta(
-                kind=PeriodKind.MONTH,
-                period=202405,
+                periods=[(PeriodKind.MONTH, 202405)],
                 start=start,
                 end=end,
-                revision_id=row.current_id,
+                revisions={(PeriodKind.MONTH, 202405): row.current_id},
             )
             is None
         )
