@@ -149,20 +149,25 @@ def _labeled(
     end: datetime.date | None,
     where: str = "TRUE",
     where_params: Iterable = (),
+    province: bool = True,
 ) -> tuple[str, list]:
     """SQL of the counted receipts with value_date in [start, end) as rows of (id, f, mi, fy,
     cents, cat, cb, ctry, kw, kb, prov): freelancer, month index (year * 12 + month - 1),
     fiscal year ((mi + 6) / 12 - 1: July starts the next), USD cents (exact: two decimals),
-    category number and bit, country number, mask word and bit, province number."""
-    receipts = counted_receipts().annotate(prov=dimension_expression(Dimension.PROVINCE))
+    category number and bit, country number, mask word and bit, province number (0 without
+    ``province``: saves a join when the caller knows the freelancers' provinces)."""
+    receipts = counted_receipts()
+    fields = ["id", "value_date", "usd_amount", "freelancer_id", "purpose_code_id"]
+    fields.append("remitter_country")
+    if province:
+        receipts = receipts.annotate(prov=dimension_expression(Dimension.PROVINCE))
+        fields.append("prov")
     if start is not None:
         receipts = receipts.filter(value_date__gte=start)
     if end is not None:
         receipts = receipts.filter(value_date__lt=end)
-    fields = ["id", "value_date", "usd_amount", "freelancer_id", "purpose_code_id"]
-    inner, inner_params = (
-        receipts.values(*fields, "remitter_country", "prov").order_by().query.sql_with_params()
-    )
+    inner, inner_params = receipts.values(*fields).order_by().query.sql_with_params()
+    no_province = "" if province else ", NULL::text AS prov"
     # Identifiers and expressions are constants of this module; every value is a parameter.
     sql = f"""
         SELECT r.id, r.freelancer_id AS f, r.mi, (r.mi + 6) / 12 - 1 AS fy,
@@ -171,7 +176,7 @@ def _labeled(
                COALESCE(k.n, 0) AS ctry, COALESCE(k.w, -1) AS kw, COALESCE(k.b, 0) AS kb,
                COALESCE(v.n, 0) AS prov
         FROM (
-            SELECT q.*, (date_part('year', q.value_date) * 12
+            SELECT q.*{no_province}, (date_part('year', q.value_date) * 12
                          + date_part('month', q.value_date) - 1)::int AS mi
             FROM ({inner}) q
             WHERE {where}
@@ -437,6 +442,7 @@ def figure_delta(
         end=end,
         where="q.freelancer_id = ANY(ARRAY(SELECT DISTINCT a.f FROM a WHERE a.f IS NOT NULL))"
         " AND q.id NOT IN (SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL)",
+        province=False,  # the new receipts carry their freelancers' provinces
     )
     words = range(labels.words)
     masks = ", ".join(
@@ -454,7 +460,7 @@ def figure_delta(
             WHERE (m.kind, m.period) IN (VALUES {pairs})
         ),
         a AS MATERIALIZED ({added_sql}),
-        o AS (SELECT * FROM a UNION ALL SELECT * FROM ({other_sql}) x),
+        o AS MATERIALIZED (SELECT * FROM a UNION ALL SELECT * FROM ({other_sql}) x),
         t AS (
             SELECT s.kind, s.period, o.f, o.prov, o.cat, o.ctry, o.cents, o.cb, o.kw, o.kb,
                    (s.kind::text, s.period, o.id) IN (
@@ -467,11 +473,11 @@ def figure_delta(
                 OR (s.kind = '{PeriodKind.FISCAL_YEAR.value}' AND s.period = o.fy)
         ),
         p AS (
-            SELECT t.kind, t.period, t.prov, bool_or(NOT t.new) AS known,
+            SELECT t.kind, t.period, max(t.prov) AS prov, bool_or(NOT t.new) AS known,
                    bit_or(CASE WHEN t.new THEN t.cb ELSE 0 END) AS ncm,
                    bit_or(CASE WHEN t.new THEN 0 ELSE t.cb END) AS ocm, {masks}
             FROM t WHERE t.f IS NOT NULL
-            GROUP BY t.kind, t.period, t.f, t.prov HAVING bool_or(t.new)
+            GROUP BY t.kind, t.period, t.f HAVING bool_or(t.new)
         )
         SELECT 1, p.kind, p.period, p.prov * 2 + (NOT p.known)::int, p.ncm & ~p.ocm,
                {", ".join(f"p.n{w} & ~p.o{w}" for w in words)}, 0, 0, COUNT(*)
