@@ -58,9 +58,12 @@ def celery_worker_session(_celery_worker_thread):
     """
     from celery.result import allow_join_result
 
+    from config import celery as celery_module
     from config.celery import app
 
     app.conf.task_always_eager = False
+    # A debounced task published in an earlier test is not this test's to wait for.
+    celery_module._debounce_due.clear()
     try:
         # The test waits on results from the worker thread in this process, which Celery forbids
         # inside a worker unless allowed explicitly.
@@ -69,6 +72,7 @@ def celery_worker_session(_celery_worker_thread):
     finally:
         app.conf.task_always_eager = True
         _wait_until_worker_idle(app)
+        celery_module._debounce_due.clear()
 
 
 def _wait_until_worker_idle(app, timeout: float = 60.0) -> None:
