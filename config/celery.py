@@ -11,6 +11,21 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def _publish(task, **options) -> bool:
+    """Send ``task`` to the broker now; with the broker down, log and return False (a delay, not
+    a loss: every task sent this way has a periodic sweep that finds its work in the database)."""
+    import logging
+
+    try:
+        task.apply_async(**options)
+    except Exception:  # noqa: BLE001 - broker down: the periodic sweep picks the work up
+        logging.getLogger(__name__).warning(
+            "could not enqueue %s; its periodic sweep will pick the work up", task.name
+        )
+        return False
+    return True
+
+
 def enqueue_on_commit(task, *args, **kwargs) -> None:
     """Send ``task`` to the broker once the current transaction commits.
 
@@ -18,19 +33,9 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
     we enqueue this way has a periodic sweep that finds its work in the database. With Redis down
     the send is logged and skipped (a delay, not a loss); the sweep runs it when Redis is back.
     """
-    import logging
-
     from django.db import transaction
 
-    def send() -> None:
-        try:
-            task.apply_async(args=args, kwargs=kwargs)
-        except Exception:  # noqa: BLE001 - broker down: the periodic sweep picks the work up
-            logging.getLogger(__name__).warning(
-                "could not enqueue %s; its periodic sweep will pick the work up", task.name
-            )
-
-    transaction.on_commit(send, robust=True)
+    transaction.on_commit(lambda: _publish(task, args=args, kwargs=kwargs), robust=True)
 
 
 # task name -> wall-clock time (time.time()) before which an already published run of the task
@@ -49,7 +54,6 @@ def enqueue_debounced_on_commit(task, *, window: float) -> None:
     tries again, and the task's periodic sweep covers the rest. With ``task_always_eager`` (tests,
     the demo) every commit runs the task at once, as ``enqueue_on_commit`` does.
     """
-    import logging
     import time
 
     from django.db import transaction
@@ -62,14 +66,8 @@ def enqueue_debounced_on_commit(task, *, window: float) -> None:
         now = time.time()
         if _debounce_due.get(task.name, 0.0) - DEBOUNCE_MARGIN > now:
             return
-        try:
-            task.apply_async(countdown=window)
-        except Exception:  # noqa: BLE001 - broker down: the periodic sweep picks the work up
-            logging.getLogger(__name__).warning(
-                "could not enqueue %s; its periodic sweep will pick the work up", task.name
-            )
-            return
-        _debounce_due[task.name] = now + window
+        if _publish(task, countdown=window):
+            _debounce_due[task.name] = now + window
 
     transaction.on_commit(send, robust=True)
 
