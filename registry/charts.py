@@ -39,7 +39,7 @@ def bar_chart(
         x0 = left + i * group_w + group_w * 0.1
         for j, (name, values, colour) in enumerate(series):
             value = values[i]
-            h = float(plot_h * value / peak)
+            h = plot_h * value / peak  # Decimal pixels, rounded when written
             parts.append(
                 f'<rect x="{x0 + j * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" '
                 f'height="{h:.1f}" fill="{colour}"><title>{escape(name)} {escape(label)}: '
@@ -70,7 +70,7 @@ def share_bars(*, rows: list[tuple[str, Decimal]], title: str) -> SafeString:
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
     ]
     for i, (label, value) in enumerate(rows):
-        w = float(150 * value / peak)
+        w = 150 * value / peak  # Decimal pixels, rounded when written
         y = 5 + i * line
         parts.append(
             f'<text x="0" y="{y + 17}" font-size="14">{escape(label)}</text>'
