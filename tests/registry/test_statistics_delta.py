@@ -45,6 +45,13 @@ def stored(kind: str, period: int) -> dict:
     return out
 
 
+def orm_figures(kind: str, period: int) -> dict:
+    """The period's figures by the ORM definition, shaped as ``stored`` returns them."""
+    start, end = _period_range(kind, period)
+    expected = _figure_sets_orm(kinds=[kind], start=start, end=end)[(kind, period)]
+    return {dim: dict(groups) for dim, groups in expected.items()}
+
+
 def _population(rng: random.Random):
     people = [ApprovedFreelancerFactory(province=p) for p in ("punjab", "sindh", "", "punjab")]
     codes = list(PurposeCode.objects.filter(is_it=True))
@@ -94,15 +101,11 @@ def test_recorded_receipts_are_added_to_the_stored_figures_exactly():
                 ).values_list("id", flat=True)
             )
             for kind, period in periods:
-                p_start, p_end = _period_range(kind, period)
-                expected = _figure_sets_orm(kinds=[kind], start=p_start, end=p_end)
-                assert sets[(kind, period)] == expected[(kind, period)], (kind, period)
+                assert sets[(kind, period)] == orm_figures(kind, period), (kind, period)
     assert statistics_refresh() == len(stale)
     assert statistics_stale_periods() == []
     for kind, period in stale:
-        p_start, p_end = _period_range(kind, period)
-        expected = _figure_sets_orm(kinds=[kind], start=p_start, end=p_end)[(kind, period)]
-        assert stored(kind, period) == {dim: dict(groups) for dim, groups in expected.items()}
+        assert stored(kind, period) == orm_figures(kind, period)
 
 
 def test_a_fiscal_year_delta_after_its_month_was_refreshed_alone():
@@ -121,9 +124,7 @@ def test_a_fiscal_year_delta_after_its_month_was_refreshed_alone():
     ]
     assert statistics_refresh() == 3
     for kind, period in ((PeriodKind.FISCAL_YEAR, 2023), (PeriodKind.MONTH, 202404)):
-        p_start, p_end = _period_range(kind, period)
-        expected = _figure_sets_orm(kinds=[kind], start=p_start, end=p_end)[(kind, period)]
-        assert stored(kind, period) == {dim: dict(groups) for dim, groups in expected.items()}
+        assert stored(kind, period) == orm_figures(kind, period)
 
 
 def test_a_mark_without_a_receipt_makes_the_period_rescan():
@@ -146,10 +147,7 @@ def test_a_mark_without_a_receipt_makes_the_period_rescan():
             is None
         )
     statistics_refresh()
-    expected = _figure_sets_orm(kinds=[PeriodKind.MONTH], start=start, end=end)
-    assert stored(PeriodKind.MONTH, 202405) == {
-        dim: dict(groups) for dim, groups in expected[(PeriodKind.MONTH, 202405)].items()
-    }
+    assert stored(PeriodKind.MONTH, 202405) == orm_figures(PeriodKind.MONTH, 202405)
 
 
 def test_a_receipt_reversed_at_once_adds_nothing_and_a_second_refresh_changes_nothing():
