@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.db import fetch_prepared
 from registry import periods as P
 from registry.aggregation import figure_delta, figure_sets, figures_insert, tune_aggregation
 from registry.models import (
@@ -40,6 +41,13 @@ def _period_range(kind: str, key: int) -> tuple[datetime.date, datetime.date]:
     return datetime.date(key, 7, 1), datetime.date(key + 1, 7, 1)
 
 
+_MARKS_INSERT_SQL = (
+    f"INSERT INTO {StatisticsStaleMark._meta.db_table} (kind, period, marked_at, receipt_id)"  # noqa: S608
+    " SELECT kind, period, %s, receipt_id"
+    " FROM unnest(%s::varchar[], %s::int[], %s::bigint[]) AS m(kind, period, receipt_id)"
+)
+
+
 def statistics_mark_stale(
     *, months: Iterable[datetime.date], added: Iterable[int] | None = None
 ) -> int:
@@ -56,13 +64,19 @@ def statistics_mark_stale(
     keys = {(PeriodKind.MONTH, P.month_key_of(m)) for m in months}
     keys |= {(PeriodKind.FISCAL_YEAR, P.fiscal_year_of_month(k)) for _, k in keys}
     receipt_ids = list(added) if added else [None]
-    StatisticsStaleMark.objects.bulk_create(
-        [
-            StatisticsStaleMark(kind=kind, period=key, marked_at=now, receipt_id=receipt_id)
-            for kind, key in sorted(keys)
-            for receipt_id in receipt_ids
-        ]
-    )
+    marks = [(kind, key, receipt_id) for kind, key in sorted(keys) for receipt_id in receipt_ids]
+    if connection.vendor == "postgresql":
+        # Every webhook delivery runs this: one prepared statement, not the ORM's bulk_create
+        # (which cost more than the insert itself).
+        kinds, periods, receipts = (list(column) for column in zip(*marks, strict=True))
+        fetch_prepared(_MARKS_INSERT_SQL, [now, kinds, periods, receipts])
+    else:
+        StatisticsStaleMark.objects.bulk_create(
+            [
+                StatisticsStaleMark(kind=kind, period=key, marked_at=now, receipt_id=receipt_id)
+                for kind, key, receipt_id in marks
+            ]
+        )
     return len(keys)
 
 

@@ -2,6 +2,8 @@
 
 from django.db import connection
 
+from config.db import fetch_prepared
+
 
 def db_serialize_on(*, key: str) -> None:
     """Hold a lock on ``key`` until the current transaction ends.
@@ -13,5 +15,4 @@ def db_serialize_on(*, key: str) -> None:
     ``transaction.atomic``.
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        fetch_prepared("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])

@@ -17,10 +17,15 @@ def _month(day: datetime.date) -> datetime.date:
     return day.replace(day=1)
 
 
-def _receipt_key(*, source: str, bank: Bank | None, reference: str) -> str:
+def receipt_key(*, source: str, bank_id: int | None, reference: str) -> str:
+    """The advisory-lock key of a receipt: every writer of one receipt serialises on it."""
     if source == Receipt.Source.BANK:
-        return f"receipt:bank:{bank.pk if bank else 0}:{reference}"
+        return f"receipt:bank:{bank_id or 0}:{reference}"
     return f"receipt:{source}:{reference}"
+
+
+def _receipt_key(*, source: str, bank: Bank | None, reference: str) -> str:
+    return receipt_key(source=source, bank_id=bank.pk if bank else None, reference=reference)
 
 
 def _key_filter(*, source: str, bank: Bank | None, reference: str) -> Q:

@@ -80,6 +80,7 @@ def test_unexpected_failure_is_recorded_and_nothing_else(client, bank, monkeypat
         raise RuntimeError("boom")
 
     monkeypatch.setattr(bank_webhooks, "_apply", explode)
+    monkeypatch.setattr(bank_webhooks, "remittance_insert_new", explode)  # PostgreSQL's path
     client.raise_request_exception = False
     response = post(client, "HBL", event("remittance.credited", remittance()))
     assert response.status_code == 500
@@ -93,6 +94,7 @@ def test_database_still_locked_after_the_timeout_answers_503_not_500(client, ban
         raise OperationalError("database is locked")
 
     monkeypatch.setattr(bank_webhooks, "_apply", locked)
+    monkeypatch.setattr(bank_webhooks, "remittance_insert_new", locked)  # PostgreSQL's path
     response = post(client, "HBL", event("remittance.credited", remittance()))
     assert response.status_code == 503 and response.json()["error"] == "busy"
     assert WebhookDelivery.objects.get().outcome == "busy"

@@ -1,0 +1,160 @@
+"""A new remittance in one statement (PostgreSQL): the bank webhook's common case, made cheap.
+
+Almost every ``remittance.credited`` delivery is a new event for a new reference. The general path
+(``bank_webhooks._store`` -> ``receipts.receipt_record``) answers it with about ten statements and
+the ORM around each; this module answers it with one data-modifying statement after the receipt
+key's advisory lock:
+
+- the purpose code is checked (known, not retired), the account looked up by IBAN and an early
+  reversal of the reference looked up, all in the statement's snapshot, taken after the lock;
+- the event (unique per bank and event id), the receipt (unique per bank and reference) and the
+  delivery record are inserted, each only if the one before it was (``ON CONFLICT DO NOTHING``
+  and ``RETURNING`` chain them), so nothing half-recorded can commit.
+
+Anything else (a redelivery, a reference already recorded, a purpose code to refuse, a race) is
+reported to the caller, which rolls the transaction back and takes the general path: that path
+stays the one definition of every answer, and this one must leave exactly the rows it would
+(tests/payments/test_remittance_insert.py compares the two).
+"""
+
+import datetime
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from config.db import fetch_prepared
+from payments.models import (
+    BankEvent,
+    DollarAccount,
+    PurposeCode,
+    Receipt,
+    ReceiptReversal,
+    WebhookDelivery,
+)
+from payments.services.locking import db_serialize_on
+from payments.services.receipts import receipt_key
+from payments.signals import receipts_changed
+
+# Table names are the models' own, so a rename in Django reaches this SQL.
+_T = {
+    "purpose": PurposeCode._meta.db_table,
+    "account": DollarAccount._meta.db_table,
+    "reversal": ReceiptReversal._meta.db_table,
+    "event": BankEvent._meta.db_table,
+    "receipt": Receipt._meta.db_table,
+    "delivery": WebhookDelivery._meta.db_table,
+}
+
+_SQL = """
+WITH
+p AS (SELECT id, retired FROM {purpose} WHERE code = %(purpose_code)s),
+a AS (SELECT id, freelancer_id FROM {account} WHERE iban = %(iban)s),
+v AS (
+    SELECT reversed_on, reason FROM {reversal}
+    WHERE source = 'bank' AND bank_id = %(bank_id)s AND reference = %(reference)s
+),
+d AS (SELECT nextval(pg_get_serial_sequence('{delivery}', 'id')) AS id),
+e AS (
+    INSERT INTO {event} (bank_id, event_id, type, created, data, outcome, delivery_id, received_at)
+    SELECT %(bank_id)s, %(event_id)s, 'remittance.credited', %(created)s, %(data)s::jsonb,
+           'applied', d.id, %(now)s
+    FROM d, p WHERE NOT p.retired
+    ON CONFLICT (bank_id, event_id) DO NOTHING
+    RETURNING delivery_id
+),
+r AS (
+    INSERT INTO {receipt} (
+        source, bank_id, reference, iban, account_id, freelancer_id, amount, currency,
+        usd_amount, pkr_rate, value_date, purpose_code_id, retained_amount, tax_withheld_pkr,
+        remitter_name, remitter_country, reversed_on, reversal_reason, created_at
+    )
+    SELECT 'bank', %(bank_id)s, %(reference)s, %(iban)s, a.id, a.freelancer_id, %(amount)s,
+           %(currency)s, %(usd_amount)s, %(pkr_rate)s, %(value_date)s, p.id, %(retained)s,
+           %(tax)s, %(remitter_name)s, %(remitter_country)s, v.reversed_on,
+           coalesce(v.reason, ''), %(now)s
+    FROM e CROSS JOIN p LEFT JOIN a ON true LEFT JOIN v ON true
+    ON CONFLICT (bank_id, reference) WHERE source = 'bank' DO NOTHING
+    RETURNING id
+),
+w AS (
+    INSERT INTO {delivery} (
+        id, bank_id, bank_code, received_at, remote_addr, signature_header, content_type,
+        content_length, user_agent, body, body_truncated, body_sha256, signature_verdict,
+        outcome, response_status, event_id, event_type, detail
+    )
+    SELECT e.delivery_id, %(bank_id)s, %(bank_code)s, %(now)s, %(remote_addr)s,
+           %(signature_header)s, %(content_type)s, %(content_length)s, %(user_agent)s, %(body)s,
+           %(body_truncated)s, %(body_sha256)s, 'valid', 'accepted', 201, %(event_id)s,
+           'remittance.credited', ''
+    FROM e, r
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM p WHERE NOT p.retired), (SELECT count(*) FROM e),
+       (SELECT id FROM r), (SELECT count(*) FROM w),
+       (SELECT array[type, data::text] FROM {event}
+        WHERE bank_id = %(bank_id)s AND event_id = %(event_id)s)
+""".format(**_T)  # noqa: S608 - table names from the models, values as parameters
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    """What the statement did. ``receipt_id`` is set only when everything was recorded; the
+    caller commits then, and rolls back otherwise."""
+
+    receipt_id: int | None
+    # The (type, data) already stored under this bank's event id, as seen by the statement.
+    stored_event: tuple[str, dict] | None
+
+
+def remittance_insert_new(
+    *,
+    bank_id: int,
+    event_id: str,
+    created: datetime.datetime,
+    data: dict,
+    now: datetime.datetime,
+    delivery: dict,
+) -> InsertOutcome:
+    """Record a new ``remittance.credited`` event, its receipt and its delivery in one statement.
+
+    ``data`` is the event's canonical data (``bank_webhooks.event_parse``); ``delivery`` holds the
+    WebhookDelivery columns the caller knows (bank_code, remote_addr, signature_header,
+    content_type, content_length, user_agent, body, body_truncated, body_sha256).
+    PostgreSQL only; must run inside ``transaction.atomic``, which the caller rolls back unless
+    ``receipt_id`` is set. Serialises on the receipt key like ``receipt_record`` (so an early
+    reversal committed before the lock is seen, and one committed after it sees this receipt).
+    Sends ``receipts_changed`` (naming the receipt) when it recorded everything.
+    """
+    reference = data["reference"]
+    db_serialize_on(
+        key=receipt_key(source=Receipt.Source.BANK, bank_id=bank_id, reference=reference)
+    )
+    value_date = datetime.date.fromisoformat(data["value_date"])
+    params = {
+        "bank_id": bank_id,
+        "event_id": event_id,
+        "created": created,
+        "data": json.dumps(data),
+        "now": now,
+        "purpose_code": data["purpose_code"],
+        "reference": reference,
+        "iban": data["iban"],
+        "amount": Decimal(data["amount"]),
+        "currency": data["currency"],
+        "usd_amount": Decimal(data["usd_amount"]),
+        "pkr_rate": Decimal(data["pkr_rate"]),
+        "value_date": value_date,
+        "retained": Decimal(data["retained_amount"]),
+        "tax": Decimal(data["tax_withheld_pkr"]),
+        "remitter_name": data["remitter"]["name"],
+        "remitter_country": data["remitter"]["country"],
+        **delivery,
+    }
+    [(purpose_ok, events, receipt_id, deliveries, stored)] = fetch_prepared(_SQL, params)
+    recorded = purpose_ok == 1 and events == 1 and receipt_id is not None and deliveries == 1
+    if recorded:
+        receipts_changed.send(
+            sender=Receipt, months={value_date.replace(day=1)}, added=[receipt_id]
+        )
+    stored_event = (stored[0], json.loads(stored[1])) if stored else None
+    return InsertOutcome(receipt_id if recorded else None, stored_event)

@@ -1,0 +1,178 @@
+"""The one-statement path for a new remittance (PostgreSQL) leaves exactly the rows, and gives
+exactly the answers, of the general path (``_store`` -> ``receipt_record``)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from payments.models import (
+    BankEvent,
+    PurposeCode,
+    Receipt,
+    ReceiptReversal,
+    WebhookDelivery,
+)
+from payments.services import bank_webhooks
+from registry.models import StatisticsStaleMark
+from tests.factories import ApprovedFreelancerFactory, DollarAccountFactory
+from tests.payments.bank_helpers import bank, event, post, remittance  # noqa: F401
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def rows() -> dict:
+    """Everything a delivery leaves, without ids and clocks (which differ between two runs)."""
+    receipts = {r.pk: r.reference for r in Receipt.objects.all()}
+    return {
+        "receipts": sorted(
+            Receipt.objects.values_list(
+                "source",
+                "bank__code",
+                "reference",
+                "iban",
+                "account__iban",
+                "freelancer__cnic",
+                "amount",
+                "currency",
+                "usd_amount",
+                "pkr_rate",
+                "value_date",
+                "purpose_code__code",
+                "retained_amount",
+                "tax_withheld_pkr",
+                "remitter_name",
+                "remitter_country",
+                "reversed_on",
+                "reversal_reason",
+            )
+        ),
+        "events": sorted(
+            (e.event_id, e.type, e.created, e.data, e.outcome, e.delivery.response_status)
+            for e in BankEvent.objects.select_related("delivery")
+        ),
+        "deliveries": sorted(
+            WebhookDelivery.objects.values_list(
+                "bank__code",
+                "bank_code",
+                "signature_verdict",
+                "outcome",
+                "response_status",
+                "event_id",
+                "event_type",
+                "body",
+                "body_truncated",
+                "body_sha256",
+                "content_type",
+                "content_length",
+                "detail",
+            )
+        ),
+        "marks": sorted(
+            (m.kind, m.period, receipts.get(m.receipt_id))
+            for m in StatisticsStaleMark.objects.all()
+        ),
+    }
+
+
+def clear() -> None:
+    StatisticsStaleMark.objects.all().delete()
+    BankEvent.objects.all().delete()
+    WebhookDelivery.objects.all().delete()
+    Receipt.objects.all().delete()
+
+
+def general_path_only(monkeypatch) -> None:
+    monkeypatch.setattr(bank_webhooks, "_store_new_remittance", lambda *args: None)
+
+
+def replay(client, monkeypatch, deliveries: list[dict], setup=None) -> tuple[list, dict]:
+    """Post ``deliveries`` on both paths from the same starting rows; the answers and the rows
+    left must be the same."""
+    outcomes = []
+    for general in (False, True):
+        clear()
+        if setup:
+            setup()
+        if general:
+            general_path_only(monkeypatch)
+        answers = [(r.status_code, r.json()) for r in (post(client, "HBL", d) for d in deliveries)]
+        outcomes.append((answers, rows()))
+    assert outcomes[0][0] == outcomes[1][0]
+    assert outcomes[0][1] == outcomes[1][1]
+    return outcomes[0]
+
+
+def test_new_remittance_to_a_known_account_is_linked_the_same_way(client, bank, monkeypatch):  # noqa: F811
+    freelancer = ApprovedFreelancerFactory()
+    account = DollarAccountFactory(freelancer=freelancer, bank=bank)
+    answers, left = replay(
+        client,
+        monkeypatch,
+        [event("remittance.credited", remittance(iban=account.iban, retained_amount="100.50"))],
+    )
+    assert answers[0][0] == 201
+    assert left["receipts"][0][4:6] == (account.iban, freelancer.cnic)
+    assert len(left["marks"]) == 2  # the month and its fiscal year, naming the receipt
+
+
+def test_new_remittance_to_an_unknown_iban_stays_unmatched_the_same_way(client, bank, monkeypatch):  # noqa: F811
+    answers, left = replay(client, monkeypatch, [event("remittance.credited", remittance())])
+    assert answers[0][0] == 201 and left["receipts"][0][4:6] == (None, None)
+
+
+def test_reversal_that_came_first_is_applied_the_same_way(client, bank, monkeypatch):  # noqa: F811
+    data = remittance()
+
+    reversal = event(
+        "remittance.reversed",
+        {"reference": data["reference"], "reversed_on": "2024-03-20", "reason": "recalled"},
+    )
+
+    def reversal_first():
+        ReceiptReversal.objects.all().delete()
+        assert post(client, "HBL", reversal).status_code == 201
+
+    answers, left = replay(
+        client, monkeypatch, [event("remittance.credited", data)], setup=reversal_first
+    )
+    assert answers[0][0] == 201
+    assert str(left["receipts"][0][16]) == "2024-03-20" and left["receipts"][0][17] == "recalled"
+
+
+def test_redeliveries_and_conflicts_answer_the_same_way(client, bank, monkeypatch):  # noqa: F811
+    first = event("remittance.credited", remittance())
+    same_reference = event("remittance.credited", dict(first["data"]))
+    other_content = dict(first, data={**first["data"], "amount": "1.00"})
+    other_reference = event("remittance.credited", {**first["data"], "amount": "2.00"})
+    answers, _ = replay(
+        client,
+        monkeypatch,
+        [first, first, same_reference, other_content, other_reference],
+    )
+    assert [status for status, _ in answers] == [201, 200, 200, 409, 409]
+
+
+def test_unknown_and_retired_purpose_codes_answer_400_the_same_way(client, bank, monkeypatch):  # noqa: F811
+    PurposeCode.objects.create(code="9999", description="Retired", category="Other", retired=True)
+    answers, left = replay(
+        client,
+        monkeypatch,
+        [
+            event("remittance.credited", remittance(purpose_code="9999")),
+            event("remittance.credited", remittance(purpose_code="0000", amount="x")),
+        ],
+    )
+    assert [status for status, _ in answers] == [400, 400]
+    assert "data.purpose_code" in answers[0][1]["fields"]
+    assert set(answers[1][1]["fields"]) == {"data.purpose_code", "data.amount"}
+    assert left["receipts"] == [] and left["events"] == []
+    assert PurposeCode.objects.get(code="9999").retired
+
+
+def test_a_new_remittance_costs_one_statement_after_the_lock(client, bank):  # noqa: F811
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 201
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    # The bank and its secrets, the receipt key's lock, the statement, the statistics marks.
+    assert len(statements) == 4, statements
+    assert Receipt.objects.count() == 1 and BankEvent.objects.get().delivery.response_status == 201
