@@ -15,4 +15,10 @@ def db_serialize_on(*, key: str) -> None:
     ``transaction.atomic``.
     """
     if connection.vendor == "postgresql":
-        fetch_prepared("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        fetch_prepared(*db_serialize_statement(key=key))
+
+
+def db_serialize_statement(*, key: str) -> tuple[str, list]:
+    """The PostgreSQL statement ``db_serialize_on`` runs, for a caller that sends it in one
+    round trip with the statements it guards (``config.db.fetch_prepared_batch``)."""
+    return "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key]

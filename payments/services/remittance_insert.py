@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from config.db import fetch_prepared
+from config.db import fetch_prepared_batch
 from payments.models import (
     BankEvent,
     DollarAccount,
@@ -31,7 +31,7 @@ from payments.models import (
     ReceiptReversal,
     WebhookDelivery,
 )
-from payments.services.locking import db_serialize_on
+from payments.services.locking import db_serialize_statement
 from payments.services.receipts import receipt_key
 from payments.signals import receipts_changed
 
@@ -126,9 +126,6 @@ def remittance_insert_new(
     Sends ``receipts_changed`` (naming the receipt) when it recorded everything.
     """
     reference = data["reference"]
-    db_serialize_on(
-        key=receipt_key(source=Receipt.Source.BANK, bank_id=bank_id, reference=reference)
-    )
     value_date = datetime.date.fromisoformat(data["value_date"])
     params = {
         "bank_id": bank_id,
@@ -150,7 +147,13 @@ def remittance_insert_new(
         "remitter_country": data["remitter"]["country"],
         **delivery,
     }
-    [(purpose_ok, events, receipt_id, deliveries, stored)] = fetch_prepared(_SQL, params)
+    # The lock, then the statement (a snapshot taken after the lock), in one round trip.
+    lock = db_serialize_statement(
+        key=receipt_key(source=Receipt.Source.BANK, bank_id=bank_id, reference=reference)
+    )
+    _, [(purpose_ok, events, receipt_id, deliveries, stored)] = fetch_prepared_batch(
+        [lock, (_SQL, params)]
+    )
     recorded = purpose_ok == 1 and events == 1 and receipt_id is not None and deliveries == 1
     if recorded:
         receipts_changed.send(
