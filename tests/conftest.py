@@ -94,6 +94,17 @@ def _wait_until_worker_idle(app, timeout: float = 60.0) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _forget_bank_credentials():
+    """Banks are kept per process for a few seconds (payments.services.banks): a test's rolled
+    back banks must not answer the next test's deliveries."""
+    from payments.services.banks import bank_credentials_forget
+
+    bank_credentials_forget()
+    yield
+    bank_credentials_forget()
+
+
+@pytest.fixture(autouse=True)
 def _reference_data(request):
     """Reference rows seeded by data migrations (purpose codes, service categories, staff groups).
 

@@ -25,16 +25,19 @@ from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.pk import cnic as cnic_number
 
-from config.db import fetch_prepared
 from payments.models import (
     Bank,
     BankEvent,
-    BankSecret,
     PurposeCode,
     Receipt,
     WebhookDelivery,
 )
-from payments.services.banks import BANK_CODE_RE, AccountConflict, account_close, account_open
+from payments.services.banks import (
+    AccountConflict,
+    account_close,
+    account_open,
+    bank_credentials,
+)
 from payments.services.receipts import receipt_record, receipt_reverse
 from payments.services.remittance_insert import remittance_insert_new
 
@@ -503,33 +506,6 @@ def _record(
     )
 
 
-_BANK_SQL = (
-    f"SELECT b.id, b.name, s.secret, s.active FROM {Bank._meta.db_table} b"  # noqa: S608
-    f" LEFT JOIN {BankSecret._meta.db_table} s ON s.bank_id = b.id"
-    " WHERE b.code = %s AND b.enabled"
-)
-
-
-def _load_bank(code: str) -> tuple[Bank | None, list[str]]:
-    """The enabled bank with that code and its active secrets, in one query."""
-    if not BANK_CODE_RE.match(code):
-        return None, []
-    # Raw SQL (prepared on PostgreSQL): every delivery runs this, and building the ORM's query
-    # cost twice the query itself.
-    if connection.vendor == "postgresql":
-        rows = fetch_prepared(_BANK_SQL, [code])
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_BANK_SQL, [code])
-            rows = cursor.fetchall()
-    if not rows:
-        return None, []
-    bank = Bank(id=rows[0][0], code=code, name=rows[0][1], enabled=True)
-    bank._state.adding = False
-    bank._state.db = "default"
-    return bank, [secret for _, _, secret, active in rows if secret and active]
-
-
 def bank_delivery_receive(
     *,
     bank_code: str,
@@ -557,7 +533,7 @@ def bank_delivery_receive(
         "user_agent": user_agent[:200],
         "remote_addr": remote_addr[:64],
     }
-    bank, secrets = _load_bank(bank_code)
+    bank, secrets = bank_credentials(code=bank_code)
     if bank is None:
         _record(meta, body, keep_body=False, outcome=Outcome.UNKNOWN_BANK, response_status=404)
         return DeliveryResult(404, {"error": "unknown_bank"})

@@ -2,16 +2,29 @@
 
 import datetime
 import re
+import time
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from config.db import fetch_prepared
 from freelancers.models import Freelancer
 from payments.models import AccountClosure, Bank, BankSecret, DollarAccount, PurposeCode
 from payments.services.locking import db_serialize_on
 from payments.services.receipts import receipts_link_account
 
 BANK_CODE_RE = re.compile(r"^[A-Z0-9]{2,12}$")
+# How long a process reuses an enabled bank and its active secrets for the webhook. A bank
+# disabled or a secret revoked stops working at once in the process that saved the change and
+# within this many seconds in every other process (docs/bank-webhooks.md).
+BANK_CREDENTIALS_SECONDS = 5.0
+_credentials: dict[str, tuple[float, Bank, list[str]]] = {}
+_clock = time.monotonic  # tests move it
+_CREDENTIALS_SQL = (
+    f"SELECT b.id, b.name, s.secret, s.active FROM {Bank._meta.db_table} b"  # noqa: S608
+    f" LEFT JOIN {BankSecret._meta.db_table} s ON s.bank_id = b.id"
+    " WHERE b.code = %s AND b.enabled"
+)
 
 
 class AccountConflict(Exception):
@@ -37,10 +50,49 @@ def bank_add(*, code: str, name: str, secret: str) -> tuple[Bank, BankSecret, bo
 
 
 def bank_secret_revoke(*, bank_secret: BankSecret) -> None:
-    """Revoke a webhook secret: deliveries signed only with it get 401 from now on. Idempotent."""
+    """Revoke a webhook secret: deliveries signed only with it get 401 from now on (in other
+    processes within ``BANK_CREDENTIALS_SECONDS``). Idempotent."""
     BankSecret.objects.filter(pk=bank_secret.pk, active=True).update(
         active=False, revoked_at=timezone.now()
     )
+    bank_credentials_forget()
+    transaction.on_commit(bank_credentials_forget)
+
+
+def bank_credentials(*, code: str) -> tuple[Bank | None, list[str]]:
+    """The enabled bank with that code and its active webhook secrets; (None, []) for a code that
+    is malformed, unknown or disabled.
+
+    Every delivery needs this before anything else, so an enabled bank is kept per process for
+    ``BANK_CREDENTIALS_SECONDS`` (a round trip saved per delivery); unknown codes are not kept (a
+    flood of made-up codes cannot grow the cache). One raw query, prepared on PostgreSQL.
+    """
+    if not BANK_CODE_RE.match(code):
+        return None, []
+    now = _clock()
+    kept = _credentials.get(code)
+    if kept and kept[0] > now:
+        return kept[1], list(kept[2])
+    if connection.vendor == "postgresql":
+        rows = fetch_prepared(_CREDENTIALS_SQL, [code])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_CREDENTIALS_SQL, [code])
+            rows = cursor.fetchall()
+    if not rows:
+        return None, []
+    bank = Bank(id=rows[0][0], code=code, name=rows[0][1], enabled=True)
+    bank._state.adding = False
+    bank._state.db = "default"
+    secrets = [secret for _, _, secret, active in rows if secret and active]
+    _credentials[code] = (now + BANK_CREDENTIALS_SECONDS, bank, secrets)
+    return bank, list(secrets)
+
+
+def bank_credentials_forget(**kwargs) -> None:
+    """Drop this process's kept banks and secrets (a bank or secret was saved or deleted; also a
+    receiver of their post_save and post_delete)."""
+    _credentials.clear()
 
 
 def purpose_code_set(

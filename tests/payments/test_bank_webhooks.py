@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from payments.models import BankEvent, Receipt, WebhookDelivery
+from payments.models import Bank, BankEvent, Receipt, WebhookDelivery
 from tests.factories import BankFactory, BankSecretFactory
 from tests.payments.bank_helpers import (
     SECRET,
@@ -237,10 +237,28 @@ def test_malformed_bank_code_answers_404(client, bank, code):  # noqa: F811
 
 
 def test_disabled_bank_answers_404(client, bank):  # noqa: F811
+    assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 201
     bank.enabled = False
-    bank.save()
+    bank.save()  # this process forgets the bank it kept at once
     response = post(client, "HBL", event("remittance.credited", remittance()))
     assert response.status_code == 404 and response.json() == {"error": "unknown_bank"}
+
+
+def test_bank_disabled_by_another_process_answers_404_within_the_keep_time(
+    client,
+    bank,  # noqa: F811
+    monkeypatch,
+):
+    from payments.services import banks
+
+    clock = [1000.0]
+    monkeypatch.setattr(banks, "_clock", lambda: clock[0])
+    assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 201
+    Bank.objects.filter(pk=bank.pk).update(enabled=False)  # no signal here: another process
+    clock[0] += banks.BANK_CREDENTIALS_SECONDS - 0.5
+    assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 201
+    clock[0] += 1.0
+    assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 404
 
 
 def test_body_over_64_kib_answers_413_before_the_signature_is_checked(client, bank):  # noqa: F811
