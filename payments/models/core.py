@@ -139,7 +139,21 @@ class Receipt(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["freelancer", "value_date"], name="receipt_freelancer_date_idx"),
+            # Covering: a freelancer's earnings, and the statistics' incremental update, which
+            # looks up the other receipts of each freelancer with a receipt just recorded, are
+            # index-only scans (no heap page per receipt; bench/RESULTS.md).
+            models.Index(
+                fields=["freelancer", "value_date"],
+                name="receipt_freelancer_date_idx",
+                include=[
+                    "id",
+                    "usd_amount",
+                    "purpose_code",
+                    "remitter_country",
+                    "source",
+                    "reversed_on",
+                ],
+            ),
             # Reconciliation (per bank and day) and the admin's bank filter.
             models.Index(fields=["bank", "value_date"], name="receipt_bank_date_idx"),
             # The unmatched queue and the linking sweep read only unmatched receipts.
