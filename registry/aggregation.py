@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pycountry
 from django.db import connection
 
+from config.db import fetch_prepared
 from freelancers.models import Province
 from payments.models import PurposeCode
 from payments.selectors import counted_receipts
@@ -492,9 +493,9 @@ def figure_delta(
                0, 0, 0
         FROM m
     """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*pair_params, *added_params, *other_params, *pair_params])
-        rows = cursor.fetchall()
+    # Bound on the server: merging its ~600 parameters into the SQL text on the client (Django's
+    # way) cost ~80 ms of Python per run.
+    rows = fetch_prepared(sql, [*pair_params, *added_params, *other_params, *pair_params])
 
     sets = {key: _stored(revisions[key]) for key in periods}
     marks: list[int] = []

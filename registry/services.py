@@ -48,6 +48,9 @@ _MARKS_INSERT_SQL = (
 )
 
 
+_MARKS_DELETE_SQL = f"DELETE FROM {StatisticsStaleMark._meta.db_table} WHERE id = ANY(%s::bigint[])"  # noqa: S608
+
+
 def statistics_mark_stale(
     *, months: Iterable[datetime.date], added: Iterable[int] | None = None
 ) -> int:
@@ -85,17 +88,13 @@ def statistics_stale_periods() -> list[tuple[str, int]]:
     return sorted(set(StatisticsStaleMark.objects.values_list("kind", "period").distinct()))
 
 
-def statistics_stale_count() -> int:
-    return len(statistics_stale_periods())
-
-
 def _marks_delete(ids: list[int]) -> None:
     """Delete exactly the marks a recompute read with the receipts: on PostgreSQL one statement
     with the ids as an array parameter (a day's marks are ~20,000 ids), elsewhere in chunks."""
     if connection.vendor == "postgresql":
-        table = StatisticsStaleMark._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [ids])  # noqa: S608
+        # Bound on the server: the ids travel as one binary array, not as ~100 KB of SQL text
+        # for PostgreSQL to parse (Django binds parameters on the client).
+        fetch_prepared(_MARKS_DELETE_SQL, [ids])
         return
     for i in range(0, len(ids), MARK_DELETE_CHUNK):
         StatisticsStaleMark.objects.filter(id__in=ids[i : i + MARK_DELETE_CHUNK]).delete()
@@ -183,7 +182,11 @@ def _fiscal_year_delta(fiscal_year: int, keys: list[tuple[str, int]]) -> bool:
     return True
 
 
-def statistics_refresh(*, progress: Callable[[int], None] | None = None) -> int:
+def statistics_refresh(
+    *,
+    stale: list[tuple[str, int]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Recompute every stale period. Idempotent and safe to run concurrently (see
     ``statistics_period_recompute``). Returns how many periods it recomputed.
 
@@ -191,10 +194,10 @@ def statistics_refresh(*, progress: Callable[[int], None] | None = None) -> int:
     fiscal year) are first tried together as one delta (``_fiscal_year_delta``); what remains is
     recomputed one period per transaction, months first. Cost is in proportion to the receipts
     recorded, or to the stale periods' receipts when a period must be rescanned, never to the
-    whole table.
+    whole table. ``stale``: the caller's ``statistics_stale_periods()``, when it has them.
     """
     done = 0
-    stale = statistics_stale_periods()
+    stale = statistics_stale_periods() if stale is None else stale
     if connection.vendor == "postgresql":
         by_year: dict[int, list[tuple[str, int]]] = {}
         for kind, key in stale:

@@ -9,7 +9,7 @@ from registry.services import (
     statistics_rebuild,
     statistics_rebuild_size,
     statistics_refresh,
-    statistics_stale_count,
+    statistics_stale_periods,
 )
 
 
@@ -23,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, full: bool, no_progress: bool, **options):
-        total = statistics_rebuild_size() if full else statistics_stale_count()
+        stale = None if full else statistics_stale_periods()
+        total = statistics_rebuild_size() if full else len(stale)
         with tqdm(
             total=total or None,
             unit="period",
@@ -31,5 +32,8 @@ class Command(BaseCommand):
             disable=no_progress,
             file=sys.stderr,
         ) as bar:
-            done = (statistics_rebuild if full else statistics_refresh)(progress=bar.update)
+            if full:
+                done = statistics_rebuild(progress=bar.update)
+            else:
+                done = statistics_refresh(stale=stale, progress=bar.update)
         self.stdout.write(self.style.SUCCESS(f"Statistics current: {done} periods recomputed."))
