@@ -658,7 +658,7 @@ def _store_new_remittance(
             transaction.set_rollback(True)
     if outcome.receipt_id is not None:
         return DeliveryResult(201, {"status": "accepted", "id": event.id})
-    if outcome.stored_event == (event.type, event.data):
+    if outcome.purpose_ok and outcome.stored_event == (event.type, event.data):
         _record(meta, body, outcome=WebhookDelivery.Outcome.DUPLICATE, response_status=200)
         return DeliveryResult(200, {"status": "duplicate", "id": event.id})
     return None

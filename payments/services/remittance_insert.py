@@ -102,6 +102,8 @@ class InsertOutcome:
     caller commits then, and rolls back otherwise."""
 
     receipt_id: int | None
+    # The purpose code is known and not retired (else the general path answers 400 first).
+    purpose_ok: bool
     # The (type, data) already stored under this bank's event id, as seen by the statement.
     stored_event: tuple[str, dict] | None
 
@@ -160,4 +162,4 @@ def remittance_insert_new(
             sender=Receipt, months={value_date.replace(day=1)}, added=[receipt_id]
         )
     stored_event = (stored[0], json.loads(stored[1])) if stored else None
-    return InsertOutcome(receipt_id if recorded else None, stored_event)
+    return InsertOutcome(receipt_id if recorded else None, purpose_ok == 1, stored_event)

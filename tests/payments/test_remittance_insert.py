@@ -169,6 +169,24 @@ def test_unknown_and_retired_purpose_codes_answer_400_the_same_way(client, bank,
     assert PurposeCode.objects.get(code="9999").retired
 
 
+def test_redelivery_after_its_purpose_code_was_retired_answers_400_the_same_way(
+    client,
+    bank,  # noqa: F811
+    monkeypatch,
+):
+    code = PurposeCode.objects.create(code="9998", description="Soon retired", category="Other")
+    first = event("remittance.credited", remittance(purpose_code="9998"))
+
+    def recorded_then_retired():
+        PurposeCode.objects.filter(pk=code.pk).update(retired=False)
+        assert post(client, "HBL", first).status_code == 201
+        PurposeCode.objects.filter(pk=code.pk).update(retired=True)
+
+    answers, _ = replay(client, monkeypatch, [first], setup=recorded_then_retired)
+    # Checks run in the contract's order: the body (400) before a duplicate (200).
+    assert answers[0][0] == 400 and "data.purpose_code" in answers[0][1]["fields"]
+
+
 def test_a_new_remittance_costs_one_statement_after_the_lock(client, bank):  # noqa: F811
     assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 201
     with CaptureQueriesContext(connection) as queries:
