@@ -100,8 +100,19 @@ def _marks_delete(ids: list[int]) -> None:
         StatisticsStaleMark.objects.filter(id__in=ids[i : i + MARK_DELETE_CHUNK]).delete()
 
 
+def _periods_ensure(keys: Iterable[tuple[str, int]]) -> None:
+    """Create the missing period rows, in (kind, period) order, BEFORE the caller's locking
+    transaction: a writer that inserted a row while holding another period's lock could
+    deadlock with a rebuild that inserted rows and then locked them all (seen in CI: a refresh
+    held the fiscal year and inserted a month the rebuild had just inserted)."""
+    StatisticsPeriod.objects.bulk_create(
+        [StatisticsPeriod(kind=kind, period=key) for kind, key in sorted(set(keys))],
+        ignore_conflicts=True,
+    )
+
+
 def _lock_period(kind: str, key: int) -> StatisticsPeriod:
-    StatisticsPeriod.objects.get_or_create(kind=kind, period=key)
+    """The period's row, locked (``_periods_ensure`` created it)."""
     return StatisticsPeriod.objects.select_for_update().get(kind=kind, period=key)
 
 
@@ -133,6 +144,7 @@ def statistics_period_recompute(
     action, for example after a freelancer moved province). Returns whether it recomputed.
     """
     start, end = _period_range(kind, period)
+    _periods_ensure([(kind, period)])
     with transaction.atomic():
         row = _lock_period(kind, period)
         if (
@@ -162,6 +174,7 @@ def _fiscal_year_delta(fiscal_year: int, keys: list[tuple[str, int]]) -> bool:
     statement, which shares the receipt and freelancer lookups between them. Returns False,
     having written nothing, when a delta is not exact for all of them."""
     start, end = _period_range(PeriodKind.FISCAL_YEAR, fiscal_year)
+    _periods_ensure(keys)
     with transaction.atomic():
         rows = {key: _lock_period(*key) for key in sorted(keys)}  # the rebuild's lock order
         if any(row.current_id is None for row in rows.values()):
@@ -250,12 +263,9 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     kinds = sorted(PeriodKind.values)
     keys = {kind: _rebuild_keys(kind) for kind in kinds}
     total = 0
+    _periods_ensure((kind, k) for kind in kinds for k in keys[kind])
     with transaction.atomic():
         tune_aggregation(work_mem=REBUILD_WORK_MEM)
-        StatisticsPeriod.objects.bulk_create(
-            [StatisticsPeriod(kind=kind, period=k) for kind in kinds for k in sorted(keys[kind])],
-            ignore_conflicts=True,
-        )
         locked = list(
             StatisticsPeriod.objects.select_for_update()
             .order_by("kind", "period")
