@@ -483,24 +483,33 @@ def _truncated(body: bytes, limit: int | None) -> tuple[str, bool]:
     return body.decode("utf-8", "replace").replace("\x00", "\ufffd"), False
 
 
-def _record(
-    meta: dict, body: bytes | None, *, full_body: bool = False, keep_body: bool = True, **fields
-) -> WebhookDelivery:
-    """One delivery-log row. Bodies of unauthenticated deliveries (404, 413, 401) are not kept, only
-    their length and SHA-256 (the contract: nothing but the rejected delivery's metadata); bodies of
-    authentic but rejected ones (400) are cut to REJECTED_BODY_LIMIT."""
+def _body_columns(
+    meta: dict, body: bytes | None, *, full_body: bool = False, keep_body: bool = True
+) -> dict:
+    """A delivery-log row's body, body_truncated and body_sha256. Bodies of unauthenticated
+    deliveries (404, 413, 401) are not kept, only their length and SHA-256 (the contract: nothing
+    but the rejected delivery's metadata); bodies of authentic but rejected ones (400) are cut to
+    REJECTED_BODY_LIMIT."""
     raw = body or b""
     text, truncated = "", bool(raw)
     if keep_body:
         text, truncated = _truncated(
             raw, None if full_body else WebhookDelivery.REJECTED_BODY_LIMIT
         )
-    truncated = truncated or (meta.get("content_length") or 0) > len(raw)
+    return {
+        "body": text,
+        "body_truncated": truncated or (meta.get("content_length") or 0) > len(raw),
+        "body_sha256": hashlib.sha256(raw).hexdigest() if body is not None else "",
+    }
+
+
+def _record(
+    meta: dict, body: bytes | None, *, full_body: bool = False, keep_body: bool = True, **fields
+) -> WebhookDelivery:
+    """One delivery-log row (its body as ``_body_columns`` keeps it)."""
     return WebhookDelivery.objects.create(
         received_at=timezone.now(),
-        body=text,
-        body_truncated=truncated,
-        body_sha256=hashlib.sha256(raw).hexdigest() if body is not None else "",
+        **_body_columns(meta, body, full_body=full_body, keep_body=keep_body),
         **meta,
         **fields,
     )
@@ -628,7 +637,6 @@ def _store_new_remittance(
     """PostgreSQL: record a new remittance, its event and its delivery in one statement and answer
     201, or a byte-for-byte redelivery of a stored event with 200; None for anything else (the
     transaction is rolled back and ``_store`` decides)."""
-    text, truncated = _truncated(body, None)
     delivery = {
         key: meta[key]
         for key in (
@@ -640,11 +648,7 @@ def _store_new_remittance(
             "user_agent",
         )
     }
-    delivery.update(
-        body=text,
-        body_truncated=truncated or (meta["content_length"] or 0) > len(body),
-        body_sha256=hashlib.sha256(body).hexdigest(),
-    )
+    delivery.update(_body_columns(meta, body, full_body=True))
     with transaction.atomic():
         outcome = remittance_insert_new(
             bank_id=bank.pk,
