@@ -6,7 +6,8 @@ delivery that planning is a third of its cost (the one-statement remittance inse
 of 2 ms, bench/RESULTS.md). ``fetch_prepared`` runs such a statement through a server-side binding
 psycopg cursor with ``prepare=True``: psycopg prepares it once per connection and reuses the plan.
 Database errors are Django's, and the statement shows in ``connection.queries`` when queries are
-logged (tests count them), as any other. ``DB_PREPARED_STATEMENTS=false`` (config/settings/base.py,
+logged (tests count them), as any other; on SQLite ``fetch_prepared`` is a plain query, so a
+caller with portable SQL needs no branch. ``DB_PREPARED_STATEMENTS=false`` (config/settings/base.py,
 for a transaction-pooling PgBouncer older than 1.21) turns preparing off; the statements then run
 as they are.
 """
@@ -18,8 +19,13 @@ from django.db import connection
 
 
 def fetch_prepared(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
-    """Run ``sql`` (psycopg placeholders, ``%s`` or ``%(name)s``) with ``params`` and return its
-    rows (an empty list for a statement that returns none). PostgreSQL only."""
+    """Run ``sql`` (``%s`` or ``%(name)s`` placeholders) with ``params`` and return its rows (an
+    empty list for a statement that returns none). Prepared on PostgreSQL; elsewhere (SQLite) it
+    runs through Django's cursor as any query."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
     import psycopg
 
     connection.ensure_connection()
@@ -27,10 +33,7 @@ def fetch_prepared(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         rows = cursor.fetchall() if cursor.description else []
-    if connection.queries_logged:
-        connection.queries_log.append(
-            {"sql": f"{sql} -- prepared", "time": f"{time.monotonic() - start:.3f}"}
-        )
+    _log([sql], start, "prepared")
     return rows
 
 
@@ -54,9 +57,14 @@ def fetch_prepared_batch(statements: list[tuple[str, dict[str, Any] | list[Any]]
         finally:
             for cursor in cursors:
                 cursor.close()
+    _log([sql for sql, _ in statements], start, "prepared, batched")
+    return results
+
+
+def _log(statements: list[str], start: float, how: str) -> None:
+    """Show statements run past Django's cursor in ``connection.queries`` when it logs them."""
     if connection.queries_logged:
         elapsed = f"{time.monotonic() - start:.3f}"
         connection.queries_log.extend(
-            {"sql": f"{sql} -- prepared, batched", "time": elapsed} for sql, _ in statements
+            {"sql": f"{sql} -- {how}", "time": elapsed} for sql in statements
         )
-    return results

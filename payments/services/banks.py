@@ -4,7 +4,7 @@ import datetime
 import re
 import time
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config.db import fetch_prepared
@@ -73,12 +73,7 @@ def bank_credentials(*, code: str) -> tuple[Bank | None, list[str]]:
     kept = _credentials.get(code)
     if kept and kept[0] > now:
         return kept[1], list(kept[2])
-    if connection.vendor == "postgresql":
-        rows = fetch_prepared(_CREDENTIALS_SQL, [code])
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_CREDENTIALS_SQL, [code])
-            rows = cursor.fetchall()
+    rows = fetch_prepared(_CREDENTIALS_SQL, [code])
     if not rows:
         return None, []
     bank = Bank(id=rows[0][0], code=code, name=rows[0][1], enabled=True)
