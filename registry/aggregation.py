@@ -158,8 +158,14 @@ def _labeled(
     category number and bit, country number, mask word and bit, province number (0 without
     ``province``: saves a join when the caller knows the freelancers' provinces)."""
     receipts = counted_receipts()
-    fields = ["id", "value_date", "usd_amount", "freelancer_id", "purpose_code_id"]
-    fields.append("remitter_country")
+    fields = [
+        "id",
+        "value_date",
+        "usd_amount",
+        "freelancer_id",
+        "purpose_code_id",
+        "remitter_country",
+    ]
     if province:
         receipts = receipts.annotate(prov=dimension_expression(Dimension.PROVINCE))
         fields.append("prov")
