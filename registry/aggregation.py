@@ -24,7 +24,7 @@ from django.db import connection
 
 from config.db import fetch_prepared
 from freelancers.models import Province
-from payments.models import PurposeCode
+from payments.models import PurposeCode, Receipt
 from payments.selectors import counted_receipts
 from registry.models import (
     Dimension,
@@ -357,7 +357,8 @@ def _known_countries() -> list[str]:
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT DISTINCT remitter_country FROM payments_receipt TABLESAMPLE SYSTEM (1)"
+            f"SELECT DISTINCT remitter_country FROM {Receipt._meta.db_table}"  # noqa: S608
+            " TABLESAMPLE SYSTEM (1)"
         )
         known |= {country for (country,) in cursor.fetchall()}
     return sorted(known)
