@@ -37,13 +37,24 @@ def fetch_prepared(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
     return rows
 
 
-def fetch_prepared_batch(statements: list[tuple[str, dict[str, Any] | list[Any]]]) -> list[list]:
+def fetch_prepared_batch(
+    statements: list[tuple[str, dict[str, Any] | list[Any]]], *, commit: bool = False
+) -> list[list]:
     """Run ``statements`` in order in one round trip (psycopg's pipeline mode; inside a
     transaction its BEGIN goes in the same round trip) and return each one's rows. Each is
     prepared as in ``fetch_prepared``; an error in one raises after the batch, as Django's
-    error, and the statements after it did not run. PostgreSQL only."""
+    error, and the statements after it did not run. PostgreSQL only.
+
+    ``commit=True`` ends the batch with COMMIT, in the same round trip. Only in the outermost
+    ``transaction.atomic`` block (not in a savepoint): when the block exits, Django's commit
+    finds nothing left to commit (psycopg skips it) and runs the ``on_commit`` callbacks as
+    usual. After an error the transaction is not committed, and the block rolls it back."""
     import psycopg
 
+    if commit and (
+        not connection.in_atomic_block or connection.savepoint_ids or not connection.commit_on_exit
+    ):
+        raise RuntimeError("commit=True needs the outermost transaction.atomic block")
     connection.ensure_connection()
     start = time.monotonic()
     raw = connection.connection
@@ -53,11 +64,13 @@ def fetch_prepared_batch(statements: list[tuple[str, dict[str, Any] | list[Any]]
             with raw.pipeline():
                 for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     cursor.execute(sql, params, prepare=True)
+                if commit:
+                    raw.execute("COMMIT")
             results = [cursor.fetchall() if cursor.description else [] for cursor in cursors]
         finally:
             for cursor in cursors:
                 cursor.close()
-    _log([sql for sql, _ in statements], start, "prepared, batched")
+    _log([sql for sql, _ in statements] + ["COMMIT"] * commit, start, "prepared, batched")
     return results
 
 

@@ -8,12 +8,13 @@ from registry.services import statistics_mark_stale
 REFRESH_DEBOUNCE_SECONDS = 1.0
 
 
-def receipts_changed_mark_stale(sender, months, added=None, **kwargs) -> None:
-    """Mark the months stale in the sender's transaction; recompute after it commits (at most one
-    refresh task per second per process: a burst of webhooks shares one run)."""
+def receipts_changed_mark_stale(sender, months, added=None, batch=None, **kwargs) -> None:
+    """Mark the months stale in the sender's transaction (or in its ``batch``); recompute after
+    it commits (at most one refresh task per second per process: a burst of webhooks shares one
+    run)."""
     if not months:
         return
-    statistics_mark_stale(months=months, added=added)
+    statistics_mark_stale(months=months, added=added, batch=batch)
 
     from registry.tasks import statistics_refresh_task
 

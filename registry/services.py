@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.db import fetch_prepared
+from payments.models import Receipt
 from registry import periods as P
 from registry.aggregation import figure_delta, figure_sets, figures_insert, tune_aggregation
 from registry.models import (
@@ -41,10 +42,14 @@ def _period_range(kind: str, key: int) -> tuple[datetime.date, datetime.date]:
     return datetime.date(key, 7, 1), datetime.date(key + 1, 7, 1)
 
 
+# A mark naming a receipt is written only if the receipt exists in the statement's snapshot: a
+# sender that queues the marks behind its own insert (``batch``) may have recorded nothing.
 _MARKS_INSERT_SQL = (
     f"INSERT INTO {StatisticsStaleMark._meta.db_table} (kind, period, marked_at, receipt_id)"  # noqa: S608
     " SELECT kind, period, %s, receipt_id"
     " FROM unnest(%s::varchar[], %s::int[], %s::bigint[]) AS m(kind, period, receipt_id)"
+    " WHERE m.receipt_id IS NULL"
+    f" OR EXISTS (SELECT FROM {Receipt._meta.db_table} r WHERE r.id = m.receipt_id)"
 )
 
 
@@ -52,7 +57,10 @@ _MARKS_DELETE_SQL = f"DELETE FROM {StatisticsStaleMark._meta.db_table} WHERE id 
 
 
 def statistics_mark_stale(
-    *, months: Iterable[datetime.date], added: Iterable[int] | None = None
+    *,
+    months: Iterable[datetime.date],
+    added: Iterable[int] | None = None,
+    batch: list[tuple[str, list]] | None = None,
 ) -> int:
     """Mark each given month, and the fiscal year it falls in, stale: append one
     ``StatisticsStaleMark`` per period (a plain INSERT, no upsert, so concurrent webhooks never
@@ -61,7 +69,9 @@ def statistics_mark_stale(
     stored figures instead of rescanning the period.
 
     Runs in the caller's transaction, so the marks commit or roll back with the receipts. Returns
-    the number of periods marked.
+    the number of periods marked. ``batch`` (PostgreSQL): append the statement to it instead of
+    running it, for a caller that sends it in the same round trip after the receipts' insert
+    (``config.db.fetch_prepared_batch``); marks naming receipts it did not record are not written.
     """
     now = timezone.now()
     keys = {(PeriodKind.MONTH, P.month_key_of(m)) for m in months}
@@ -72,7 +82,11 @@ def statistics_mark_stale(
         # Every webhook delivery runs this: one prepared statement, not the ORM's bulk_create
         # (which cost more than the insert itself).
         kinds, periods, receipts = (list(column) for column in zip(*marks, strict=True))
-        fetch_prepared(_MARKS_INSERT_SQL, [now, kinds, periods, receipts])
+        statement = (_MARKS_INSERT_SQL, [now, kinds, periods, receipts])
+        if batch is None:
+            fetch_prepared(*statement)
+        else:
+            batch.append(statement)
     else:
         StatisticsStaleMark.objects.bulk_create(
             [

@@ -636,7 +636,7 @@ def _store_new_remittance(
 ) -> DeliveryResult | None:
     """PostgreSQL: record a new remittance, its event and its delivery in one statement and answer
     201, or a byte-for-byte redelivery of a stored event with 200; None for anything else (the
-    transaction is rolled back and ``_store`` decides)."""
+    statement wrote nothing, and ``_store`` decides)."""
     delivery = {
         key: meta[key]
         for key in (
@@ -649,17 +649,23 @@ def _store_new_remittance(
         )
     }
     delivery.update(_body_columns(meta, body, full_body=True))
-    with transaction.atomic():
-        outcome = remittance_insert_new(
-            bank_id=bank.pk,
-            event_id=event.id,
-            created=event.created,
-            data=event.data,
-            now=timezone.now(),
-            delivery=delivery,
-        )
-        if outcome.receipt_id is None:
-            transaction.set_rollback(True)
+    # Outside any transaction (a request), the COMMIT goes in the statement's round trip.
+    outermost = not connection.in_atomic_block
+    try:
+        with transaction.atomic():
+            outcome = remittance_insert_new(
+                bank_id=bank.pk,
+                event_id=event.id,
+                created=event.created,
+                data=event.data,
+                now=timezone.now(),
+                delivery=delivery,
+                commit=outermost,
+            )
+    except IntegrityError:
+        # A writer that does not take the receipt key's lock recorded the reference: nothing of
+        # this delivery was committed, and the general path answers.
+        return None
     if outcome.receipt_id is not None:
         return DeliveryResult(201, {"status": "accepted", "id": event.id})
     if outcome.purpose_ok and outcome.stored_event == (event.type, event.data):

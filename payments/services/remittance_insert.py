@@ -9,20 +9,27 @@ key's advisory lock:
   reversal of the reference looked up, all in the statement's snapshot, taken after the lock;
 - the event (unique per bank and event id), the receipt (unique per bank and reference) and the
   delivery record are inserted, each only if the one before it was (``ON CONFLICT DO NOTHING``
-  and ``RETURNING`` chain them), so nothing half-recorded can commit.
+  and ``RETURNING`` chain them), and the event only if the reference is not recorded yet (exact
+  under the lock), so the statement writes all three rows or none;
+- the statistics marks (``receipts_changed`` receivers, given the statement ``batch``) follow in
+  the same round trip, naming the receipt by an id taken beforehand from its sequence, and so
+  does the COMMIT when the caller's block is the outermost: one round trip in all.
 
 Anything else (a redelivery, a reference already recorded, a purpose code to refuse, a race) is
-reported to the caller, which rolls the transaction back and takes the general path: that path
-stays the one definition of every answer, and this one must leave exactly the rows it would
-(tests/payments/test_remittance_insert.py compares the two).
+reported to the caller, which takes the general path: that path stays the one definition of every
+answer, and this one must leave exactly the rows it would (tests/payments/test_remittance_insert.py
+compares the two).
 """
 
 import datetime
 import json
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 
-from config.db import fetch_prepared_batch
+from django.db import connection
+
+from config.db import fetch_prepared, fetch_prepared_batch
 from payments.models import (
     BankEvent,
     DollarAccount,
@@ -58,22 +65,27 @@ e AS (
     INSERT INTO {event} (bank_id, event_id, type, created, data, outcome, delivery_id, received_at)
     SELECT %(bank_id)s, %(event_id)s, 'remittance.credited', %(created)s, %(data)s::jsonb,
            'applied', d.id, %(now)s
-    FROM d, p WHERE NOT p.retired
+    FROM d, p WHERE NOT p.retired AND NOT EXISTS (
+        SELECT FROM {receipt}
+        WHERE source = 'bank' AND bank_id = %(bank_id)s AND reference = %(reference)s
+    )
     ON CONFLICT (bank_id, event_id) DO NOTHING
     RETURNING delivery_id
 ),
 r AS (
+    -- No ON CONFLICT: under the lock the reference is known to be new; should a writer that
+    -- does not take the lock have recorded it, the unique index raises and nothing commits.
     INSERT INTO {receipt} (
-        source, bank_id, reference, iban, account_id, freelancer_id, amount, currency,
+        id, source, bank_id, reference, iban, account_id, freelancer_id, amount, currency,
         usd_amount, pkr_rate, value_date, purpose_code_id, retained_amount, tax_withheld_pkr,
         remitter_name, remitter_country, reversed_on, reversal_reason, created_at
     )
-    SELECT 'bank', %(bank_id)s, %(reference)s, %(iban)s, a.id, a.freelancer_id, %(amount)s,
+    SELECT %(receipt_id)s, 'bank', %(bank_id)s, %(reference)s, %(iban)s, a.id, a.freelancer_id,
+           %(amount)s,
            %(currency)s, %(usd_amount)s, %(pkr_rate)s, %(value_date)s, p.id, %(retained)s,
            %(tax)s, %(remitter_name)s, %(remitter_country)s, v.reversed_on,
            coalesce(v.reason, ''), %(now)s
     FROM e CROSS JOIN p LEFT JOIN a ON true LEFT JOIN v ON true
-    ON CONFLICT (bank_id, reference) WHERE source = 'bank' DO NOTHING
     RETURNING id
 ),
 w AS (
@@ -96,10 +108,30 @@ SELECT (SELECT count(*) FROM p WHERE NOT p.retired), (SELECT count(*) FROM e),
 """.format(**_T)  # noqa: S608 - table names from the models, values as parameters
 
 
+# Receipt ids are taken from the receipts' sequence in blocks, per process and database, so the
+# statistics marks that name a receipt can be queued behind its insert (a sequence never gives
+# an id twice; ids not used leave gaps, as rolled-back inserts do).
+RECEIPT_ID_BLOCK = 32
+_IDS_SQL = (
+    f"SELECT nextval(pg_get_serial_sequence('{Receipt._meta.db_table}', 'id'))"  # noqa: S608
+    " FROM generate_series(1, %s)"
+)
+_receipt_ids: dict[tuple[int, str], list[int]] = {}
+
+
+def _receipt_id_take() -> int:
+    key = (os.getpid(), connection.settings_dict["NAME"])
+    ids = _receipt_ids.get(key)
+    if not ids:
+        ids = _receipt_ids[key] = [row[0] for row in fetch_prepared(_IDS_SQL, [RECEIPT_ID_BLOCK])]
+        ids.reverse()
+    return ids.pop()
+
+
 @dataclass(frozen=True)
 class InsertOutcome:
-    """What the statement did. ``receipt_id`` is set only when everything was recorded; the
-    caller commits then, and rolls back otherwise."""
+    """What the statement did. ``receipt_id`` is set only when everything was recorded; when it
+    is not, nothing was written."""
 
     receipt_id: int | None
     # The purpose code is known and not retired (else the general path answers 400 first).
@@ -116,20 +148,24 @@ def remittance_insert_new(
     data: dict,
     now: datetime.datetime,
     delivery: dict,
+    commit: bool = False,
 ) -> InsertOutcome:
     """Record a new ``remittance.credited`` event, its receipt and its delivery in one statement.
 
     ``data`` is the event's canonical data (``bank_webhooks.event_parse``); ``delivery`` holds the
     WebhookDelivery columns the caller knows (bank_code, remote_addr, signature_header,
     content_type, content_length, user_agent, body, body_truncated, body_sha256).
-    PostgreSQL only; must run inside ``transaction.atomic``, which the caller rolls back unless
-    ``receipt_id`` is set. Serialises on the receipt key like ``receipt_record`` (so an early
-    reversal committed before the lock is seen, and one committed after it sees this receipt).
-    Sends ``receipts_changed`` (naming the receipt) when it recorded everything.
+    PostgreSQL only; must run inside ``transaction.atomic``. Serialises on the receipt key like
+    ``receipt_record`` (so an early reversal committed before the lock is seen, and one committed
+    after it sees this receipt). Sends ``receipts_changed`` (naming the receipt, with the batch)
+    before the statements run; ``commit=True`` (the outermost atomic block) commits in the same
+    round trip.
     """
     reference = data["reference"]
     value_date = datetime.date.fromisoformat(data["value_date"])
+    receipt_id = _receipt_id_take()
     params = {
+        "receipt_id": receipt_id,
         "bank_id": bank_id,
         "event_id": event_id,
         "created": created,
@@ -149,17 +185,19 @@ def remittance_insert_new(
         "remitter_country": data["remitter"]["country"],
         **delivery,
     }
-    # The lock, then the statement (a snapshot taken after the lock), in one round trip.
-    lock = db_serialize_statement(
-        key=receipt_key(source=Receipt.Source.BANK, bank_id=bank_id, reference=reference)
+    # The lock, then the statement (a snapshot taken after the lock), then the receivers' marks.
+    batch = [
+        db_serialize_statement(
+            key=receipt_key(source=Receipt.Source.BANK, bank_id=bank_id, reference=reference)
+        ),
+        (_SQL, params),
+    ]
+    receipts_changed.send(
+        sender=Receipt, months={value_date.replace(day=1)}, added=[receipt_id], batch=batch
     )
-    _, [(purpose_ok, events, receipt_id, deliveries, stored)] = fetch_prepared_batch(
-        [lock, (_SQL, params)]
+    _, [(purpose_ok, events, inserted, deliveries, stored)], *_ = fetch_prepared_batch(
+        batch, commit=commit
     )
-    recorded = purpose_ok == 1 and events == 1 and receipt_id is not None and deliveries == 1
-    if recorded:
-        receipts_changed.send(
-            sender=Receipt, months={value_date.replace(day=1)}, added=[receipt_id]
-        )
+    recorded = purpose_ok == 1 and events == 1 and inserted == receipt_id and deliveries == 1
     stored_event = (stored[0], json.loads(stored[1])) if stored else None
     return InsertOutcome(receipt_id if recorded else None, purpose_ok == 1, stored_event)

@@ -1,9 +1,13 @@
 """The one-statement path for a new remittance (PostgreSQL) leaves exactly the rows, and gives
 exactly the answers, of the general path (``_store`` -> ``receipt_record``)."""
 
+import json
+import os
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from payments.models import (
     BankEvent,
@@ -12,12 +16,26 @@ from payments.models import (
     ReceiptReversal,
     WebhookDelivery,
 )
-from payments.services import bank_webhooks
+from payments.services import bank_webhooks, remittance_insert
+from payments.services.remittance_insert import remittance_insert_new
 from registry.models import StatisticsStaleMark
 from tests.factories import ApprovedFreelancerFactory, DollarAccountFactory
 from tests.payments.bank_helpers import bank, event, post, remittance  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+DELIVERY = {
+    "bank_code": "HBL",
+    "remote_addr": "127.0.0.1",
+    "signature_header": "t=1,v1=0",
+    "content_type": "application/json",
+    "content_length": 2,
+    "user_agent": "",
+    "body": "{}",
+    "body_truncated": False,
+    "body_sha256": "",
+}
 
 
 def rows() -> dict:
@@ -198,3 +216,78 @@ def test_a_new_remittance_costs_one_statement_after_the_lock(client, bank):  # n
     assert "pg_advisory_xact_lock" in statements[0] and "INSERT INTO" in statements[1]
     assert Receipt.objects.count() == 2
     assert set(BankEvent.objects.values_list("delivery__response_status", flat=True)) == {201}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_marks_and_the_commit_go_in_the_same_round_trip(client, bank):  # noqa: F811
+    assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 201
+    data = remittance()
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, "HBL", event("remittance.credited", data)).status_code == 201
+    statements = [q["sql"] for q in queries]
+    # The lock, the statement, the marks and COMMIT, sent together. Django logs BEGIN and COMMIT
+    # for its atomic block, but psycopg sends neither by itself: BEGIN goes with the batch, and
+    # the block's commit finds the transaction already closed. What follows is the statistics
+    # refresh the commit started (Celery runs eagerly in the tests).
+    assert statements[0] == "BEGIN" and statements[5] == "COMMIT", statements
+    assert all(sql.endswith("-- prepared, batched") for sql in statements[1:5]), statements
+    assert "pg_advisory_xact_lock" in statements[1] and "INSERT INTO" in statements[2]
+    assert "statisticsstalemark" in statements[3] and statements[4].startswith("COMMIT")
+    assert not any("batched" in sql for sql in statements[6:])
+    # Committed for real: another connection sees the receipt.
+    import psycopg
+
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"]
+    ) as other:
+        seen = other.execute(
+            f"SELECT count(*) FROM {Receipt._meta.db_table} WHERE reference = %s",  # noqa: S608
+            [data["reference"]],
+        ).fetchone()
+    assert seen == (1,)
+    # What the statement does not record commits nothing of its own: a redelivery (answered by
+    # the shortcut), and the same reference under a new event id (answered by the general path,
+    # which stores the event as a duplicate).
+    receipts, events = Receipt.objects.count(), BankEvent.objects.count()
+    assert post(client, "HBL", event("remittance.credited", data)).status_code == 200
+    first = event("remittance.credited", remittance())
+    assert post(client, "HBL", first).status_code == 201
+    assert post(client, "HBL", first).status_code == 200
+    assert (Receipt.objects.count(), BankEvent.objects.count()) == (receipts + 1, events + 2)
+
+
+def test_the_statement_writes_nothing_when_it_records_nothing(client, bank):  # noqa: F811
+    first = event("remittance.credited", remittance())
+    assert post(client, "HBL", first).status_code == 201
+    StatisticsStaleMark.objects.all().delete()
+    before = rows()
+    # The same reference under a new event id: not recorded by the statement (the general path
+    # then answers 200); no event, receipt, delivery or mark is left by the statement itself.
+    again, _ = bank_webhooks.event_parse(
+        body=json.dumps(event("remittance.credited", dict(first["data"]))).encode()
+    )
+    with transaction.atomic():
+        outcome = remittance_insert_new(
+            bank_id=bank.pk,
+            event_id=again.id,
+            created=again.created,
+            data=again.data,
+            now=timezone.now(),
+            delivery=DELIVERY,
+        )
+    assert outcome.receipt_id is None and outcome.purpose_ok and outcome.stored_event is None
+    assert rows() == before
+
+
+def test_an_id_already_used_falls_back_to_the_general_path(client, bank, monkeypatch):  # noqa: F811
+    assert post(client, "HBL", event("remittance.credited", remittance())).status_code == 201
+    used = Receipt.objects.get().pk
+    # As if the sequence had been reset under this process: the receipt insert fails on the
+    # primary key, nothing of the statement commits, and the general path records the delivery.
+    key = (os.getpid(), connection.settings_dict["NAME"])
+    monkeypatch.setitem(remittance_insert._receipt_ids, key, [used])
+    data = remittance()
+    assert post(client, "HBL", event("remittance.credited", data)).status_code == 201
+    assert Receipt.objects.filter(reference=data["reference"]).exclude(pk=used).count() == 1
+    assert BankEvent.objects.count() == 2 and WebhookDelivery.objects.count() == 2
