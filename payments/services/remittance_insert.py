@@ -81,9 +81,8 @@ r AS (
         remitter_name, remitter_country, reversed_on, reversal_reason, created_at
     )
     SELECT %(receipt_id)s, 'bank', %(bank_id)s, %(reference)s, %(iban)s, a.id, a.freelancer_id,
-           %(amount)s,
-           %(currency)s, %(usd_amount)s, %(pkr_rate)s, %(value_date)s, p.id, %(retained)s,
-           %(tax)s, %(remitter_name)s, %(remitter_country)s, v.reversed_on,
+           %(amount)s, %(currency)s, %(usd_amount)s, %(pkr_rate)s, %(value_date)s, p.id,
+           %(retained)s, %(tax)s, %(remitter_name)s, %(remitter_country)s, v.reversed_on,
            coalesce(v.reason, ''), %(now)s
     FROM e CROSS JOIN p LEFT JOIN a ON true LEFT JOIN v ON true
     RETURNING id
