@@ -45,16 +45,17 @@ def fetch_prepared_batch(
     prepared as in ``fetch_prepared``; an error in one raises after the batch, as Django's
     error, and the statements after it did not run. PostgreSQL only.
 
-    ``commit=True`` ends the batch with COMMIT, in the same round trip. Only in the outermost
-    ``transaction.atomic`` block (not in a savepoint): when the block exits, Django's commit
-    finds nothing left to commit (psycopg skips it) and runs the ``on_commit`` callbacks as
-    usual. After an error the transaction is not committed, and the block rolls it back."""
+    ``commit=True`` (from a caller whose ``transaction.atomic`` block holds nothing else) ends
+    the batch with COMMIT, in the same round trip, when that block is the outermost one and
+    commits on exit: when it exits, Django's commit finds nothing left to commit (psycopg skips
+    it) and runs the ``on_commit`` callbacks as usual. In a savepoint (an enclosing transaction,
+    as in the tests) nothing is committed and the enclosing block decides. After an error the
+    transaction is not committed, and the block rolls it back."""
     import psycopg
 
-    if commit and (
-        not connection.in_atomic_block or connection.savepoint_ids or not connection.commit_on_exit
-    ):
-        raise RuntimeError("commit=True needs the outermost transaction.atomic block")
+    if commit and not connection.in_atomic_block:
+        raise RuntimeError("commit=True needs a transaction.atomic block")
+    commit = commit and not connection.savepoint_ids and connection.commit_on_exit
     connection.ensure_connection()
     start = time.monotonic()
     raw = connection.connection

@@ -649,8 +649,6 @@ def _store_new_remittance(
         )
     }
     delivery.update(_body_columns(meta, body, full_body=True))
-    # Outside any transaction (a request), the COMMIT goes in the statement's round trip.
-    outermost = not connection.in_atomic_block
     try:
         with transaction.atomic():
             outcome = remittance_insert_new(
@@ -660,7 +658,9 @@ def _store_new_remittance(
                 data=event.data,
                 now=timezone.now(),
                 delivery=delivery,
-                commit=outermost,
+                # The block holds nothing else: outside any transaction (a request) the COMMIT
+                # goes in the statement's round trip.
+                commit=True,
             )
     except IntegrityError:
         # A writer that does not take the receipt key's lock recorded the reference: nothing of

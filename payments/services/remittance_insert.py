@@ -157,8 +157,9 @@ def remittance_insert_new(
     PostgreSQL only; must run inside ``transaction.atomic``. Serialises on the receipt key like
     ``receipt_record`` (so an early reversal committed before the lock is seen, and one committed
     after it sees this receipt). Sends ``receipts_changed`` (naming the receipt, with the batch)
-    before the statements run; ``commit=True`` (the outermost atomic block) commits in the same
-    round trip.
+    before the statements run; ``commit=True`` (a caller whose atomic block holds nothing else)
+    commits in the same round trip when that block is the outermost
+    (``config.db.fetch_prepared_batch``).
     """
     reference = data["reference"]
     value_date = datetime.date.fromisoformat(data["value_date"])
