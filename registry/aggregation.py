@@ -370,21 +370,31 @@ def figure_sets(
     start: datetime.date | None,
     end: datetime.date | None,
     marks_of: tuple[str, int] | None = None,
+    shared_snapshot: bool = False,
 ) -> tuple[FigureSets, list[int]]:
     """Every figure of the given period kinds for the counted receipts with value_date in
     [start, end), and the ids of the stale marks of ``marks_of`` (kind, period), or of every
     mark, read in the same snapshot. Run it inside the transaction that writes the figures and
     deletes those marks.
 
-    PostgreSQL: one statement (``_one_pass``); a country outside the current figures' countries
-    re-runs it with every ISO code; a label outside every list falls back to the ORM queries.
+    PostgreSQL: with ``shared_snapshot`` (every receipt and mark, in a transaction that has
+    written nothing but row locks: the full rebuild), slices on several connections sharing this
+    transaction's snapshot (``registry.rebuild``); otherwise one statement (``_one_pass``). A
+    country outside the current figures' countries re-runs it with every ISO code; a label
+    outside every list falls back to the ORM queries.
     SQLite serialises writers (``BEGIN IMMEDIATE``), so reading the marks first is as exact.
     """
     kinds = list(kinds)
     if connection.vendor == "postgresql":
+        from registry import rebuild  # it builds on this module's helpers
+
         known = _known_countries() or EVERY_COUNTRY
         for countries in (known, sorted(set(known) | set(EVERY_COUNTRY))):
             try:
+                if shared_snapshot and start is None and end is None and marks_of is None:
+                    result = rebuild.build(kinds=set(kinds), countries=countries)
+                    if result is not None:
+                        return result
                 return _one_pass(
                     kinds=set(kinds), start=start, end=end, countries=countries, marks_of=marks_of
                 )

@@ -269,8 +269,10 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     all new ones.
 
     Locks every period row in (kind, period) order (so incremental recomputes wait for it, or it
-    for them), computes every figure of every month and fiscal year in ONE statement (one scan,
-    one sort; see ``figure_sets``) that also reads every stale mark, writes a revision per
+    for them), computes every figure of every month and fiscal year from one snapshot (on
+    PostgreSQL in slices on ``STATISTICS_REBUILD_WORKERS`` connections at once when the
+    transaction is its own, else in one statement; see ``figure_sets``) that also reads every
+    stale mark, writes a revision per
     period and deletes the marks it read. Receipts committed meanwhile keep their marks and are
     picked up by the next refresh. Returns how many periods got a new revision.
     """
@@ -278,6 +280,9 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     keys = {kind: _rebuild_keys(kind) for kind in kinds}
     total = 0
     _periods_ensure((kind, k) for kind in kinds for k in keys[kind])
+    # A transaction of its own has written nothing but the locks below when the figures are
+    # computed, so other connections can read its snapshot (registry/rebuild.py).
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic():
         tune_aggregation(work_mem=REBUILD_WORK_MEM)
         locked = list(
@@ -285,7 +290,9 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
             .order_by("kind", "period")
             .values_list("kind", "period")
         )
-        sets, marks = figure_sets(kinds=kinds, start=None, end=None)
+        sets, marks = figure_sets(
+            kinds=kinds, start=None, end=None, shared_snapshot=own_transaction
+        )
         now = timezone.now()
         for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
             periods = sorted(key for row_kind, key in locked if row_kind == kind)

@@ -201,6 +201,10 @@ CELERY_BEAT_SCHEDULE["payments-bank-deliveries-prune"] = {
     "schedule": 24 * 3600.0,
 }
 BANK_WEBHOOK_REJECTED_RETENTION_DAYS = env.int("BANK_WEBHOOK_REJECTED_RETENTION_DAYS", default=30)
+# The full statistics rebuild on PostgreSQL runs in this many slices at once, each on a
+# connection of its own reading one shared snapshot (registry/rebuild.py): about the database
+# server's cores.
+STATISTICS_REBUILD_WORKERS = env.int("STATISTICS_REBUILD_WORKERS", default=2)
 CELERY_BEAT_SCHEDULE["incentive-compute-sweep"] = {
     "task": "payments.tasks.incentives.incentive_sweep",
     "schedule": 600.0,

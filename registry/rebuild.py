@@ -1,0 +1,276 @@
+"""The full rebuild on PostgreSQL: every figure from all receipts, in slices that run at once.
+
+The one-statement path (``aggregation._one_pass``) sorts every receipt by freelancer and then
+counts distinct freelancers in ONE backend: the parallel workers only scan and sort. Here the
+work is split by freelancer id into slices, each a plain single-process statement on a connection
+of its own, all reading ONE snapshot (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``), so
+the figures are exactly those of one statement:
+
+- per slice, the distinct freelancers: an index-only scan of ``receipt_freelancer_date_idx``
+  (which covers every column the statistics read) comes in freelancer order, so grouping per
+  freelancer needs only an incremental sort of each freelancer's few receipts; the rollup gives
+  one row per freelancer and month and per freelancer and fiscal year with bit masks of their
+  categories and countries, and a hash aggregate counts those rows per (period, province, masks);
+- per slice, and for the unmatched receipts, the sums and counts per (month, category, country,
+  province): one hash aggregate;
+- the stale marks, read in the same snapshot.
+
+Freelancer slices are disjoint, so their counts add up. Months are looked up by day in a
+calendar array built in the statement (``date_part`` per receipt costs more than the grouping).
+Used only where the snapshot can be shared: by ``statistics_rebuild`` in a transaction it opened
+itself, which has written nothing but the period rows' locks (another session cannot see
+uncommitted receipts), and with labels whose masks fit in a bigint; otherwise the caller runs the
+one statement.
+"""
+
+import threading
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+
+from freelancers.models import Freelancer
+from payments.models import PurposeCode, Receipt
+from registry.aggregation import (
+    FigureSets,
+    _add_people,
+    _add_sums,
+    _freeze,
+    _Labels,
+    _labels,
+    _month_of_index,
+    _UnexpectedLabel,
+    _UnknownCountry,
+)
+from registry.models import PeriodKind, StatisticsStaleMark
+from registry.periods import fiscal_year_of_month
+
+RECEIPTS = Receipt._meta.db_table
+FREELANCERS = Freelancer._meta.db_table
+PURPOSE_CODES = PurposeCode._meta.db_table
+MARKS = StatisticsStaleMark._meta.db_table
+
+# Per slice connection (SET LOCAL): one process each (the slices are the parallelism); hashing
+# memory that keeps the per-freelancer rollup sort-based (it comes presorted from the index) while
+# the small final groups are hashed; a merge join with the freelancers, which keeps that order.
+SLICE_SETTINGS = {
+    "max_parallel_workers_per_gather": "0",
+    "work_mem": "64MB",
+    "jit": "off",
+    "enable_hashjoin": "off",
+    "enable_sort": "off",
+}
+
+# Month index (year * 12 + month - 1) of every day from the first receipt's to the last's, and the
+# first day: computed once per statement (InitPlans), read per receipt by subscript.
+_CALENDAR = f"""
+    WITH bounds AS (SELECT min(value_date) AS d0, max(value_date) AS d1 FROM {RECEIPTS}),
+    days AS (
+        SELECT (date_part('year', d) * 12 + date_part('month', d) - 1)::int AS mi
+        FROM bounds, generate_series(bounds.d0, bounds.d1, interval '1 day') AS d
+    )
+"""  # noqa: S608
+_MONTH = "(ARRAY(SELECT mi FROM days))[r.value_date - (SELECT d0 FROM bounds) + 1]"
+_COUNTED = (  # payments.selectors.counted_receipts, with the IT codes read once per statement
+    "r.source = 'bank' AND r.reversed_on IS NULL"  # noqa: S608
+    f" AND r.purpose_code_id = ANY(ARRAY(SELECT id FROM {PURPOSE_CODES} WHERE is_it))"
+)
+# Label numbers from parameters: category by purpose code id, country by position (0 = not in the
+# list), province by position in [unknown, *provinces] (per freelancer, below the join).
+_CAT = "COALESCE((%(code_cat)s::int[])[r.purpose_code_id], 0)"
+_CTRY = "COALESCE(array_position(%(countries)s::text[], r.remitter_country::text), 0)"
+_FREELANCERS = f"""
+    JOIN (
+        SELECT id, COALESCE(array_position(%(provinces)s::text[],
+                                           COALESCE(NULLIF(province, ''), %(unknown)s)::text), 0)
+                   AS prov
+        FROM {FREELANCERS} WHERE id >= %(lo)s AND id < %(hi)s
+    ) fr ON fr.id = r.freelancer_id
+"""  # noqa: S608
+_SLICE = "r.freelancer_id >= %(lo)s AND r.freelancer_id < %(hi)s"
+
+# Distinct freelancers of a slice, grouped by ONE bigint (a hash table sized for a few hundred
+# groups; grouping by two columns cost a third more): level (0 month, 1 fiscal year) | period
+# (17 bits) | province (5 bits) | category mask | country mask (MASK_BITS in all).
+PERIOD_BITS = 17
+MASK_BITS = 63 - 1 - PERIOD_BITS - 5
+_PEOPLE_SQL = f"""
+    {_CALENDAR}
+    SELECT x.key, COUNT(*)
+    FROM (
+        SELECT ((((GROUPING(t.mi)::bigint << {PERIOD_BITS}) + COALESCE(t.mi, t.fy)) * 32 + t.prov)
+                << %(mbits)s) | (bit_or(t.cb) << %(nk)s) | bit_or(t.kb) AS key
+        FROM (
+            SELECT r.freelancer_id AS f, fr.prov, m.mi, (m.mi + 6) / 12 - 1 AS fy,
+                   1::bigint << ({_CAT} - 1) AS cb, 1::bigint << ({_CTRY} - 1) AS kb
+            FROM {RECEIPTS} r
+            {_FREELANCERS}
+            CROSS JOIN LATERAL (SELECT {_MONTH} AS mi) m
+            WHERE {_COUNTED} AND {_SLICE}
+        ) t
+        GROUP BY ROLLUP ((t.f, t.prov, t.fy), t.mi)
+    ) x
+    GROUP BY 1
+"""  # noqa: S608
+
+# Sums and counts of a slice (or of the unmatched receipts): key = ((month * 64 + category) *
+# 1024 + country) * 32 + province.
+_SUMS_SQL = f"""
+    {_CALENDAR}
+    SELECT ((m.mi::bigint * 64 + {_CAT}) * 1024 + {_CTRY}) * 32 + {{prov}} AS key,
+           SUM(r.usd_amount), COUNT(*)
+    FROM {RECEIPTS} r
+    {{join}}
+    CROSS JOIN LATERAL (SELECT {_MONTH} AS mi) m
+    WHERE {_COUNTED} AND {{where}}
+    GROUP BY 1
+"""  # noqa: S608
+_SUMS_MATCHED = _SUMS_SQL.format(prov="fr.prov", join=_FREELANCERS, where=_SLICE)
+_SUMS_UNMATCHED = _SUMS_SQL.format(prov="1", join="", where="r.freelancer_id IS NULL")
+_MARKS_SQL = f"SELECT id FROM {MARKS}"  # noqa: S608
+
+
+# The outer bounds of the first and last slice: ids outside the range read here (a freelancer
+# registered before the snapshot is taken) still fall in a slice.
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
+
+
+def _slice_bounds(count: int) -> list[tuple[int, int]]:
+    """``count`` freelancer id ranges [lo, hi) of about equal size that cover every id."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id), max(id) FROM {FREELANCERS}")  # noqa: S608
+        first, last = cursor.fetchone()
+    if first is None:
+        return [(ID_MIN, ID_MAX)]
+    step = max(1, -(-(last + 1 - first) // count))
+    cuts = list(range(first + step, last + 1, step))[: count - 1]
+    edges = [ID_MIN, *cuts, ID_MAX]
+    return list(zip(edges, edges[1:], strict=False))
+
+
+def _run_tasks(snapshot: str, tasks: list[tuple[str, dict]], workers: int) -> list[list[tuple]]:
+    """Run ``tasks`` (sql, params) on ``workers`` connections of their own that import
+    ``snapshot``, each taking the next task when done; the rows of each task, in order."""
+    results: list[list[tuple] | None] = [None] * len(tasks)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    pending = list(range(len(tasks)))
+
+    def work() -> None:
+        own = connection.copy()
+        try:
+            with own.cursor() as cursor:
+                cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+                for name, value in SLICE_SETTINGS.items():
+                    cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+                while True:
+                    with lock:
+                        if errors or not pending:
+                            break
+                        index = pending.pop(0)
+                    sql, params = tasks[index]
+                    cursor.execute(sql, params)
+                    results[index] = cursor.fetchall()
+                cursor.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+            with lock:
+                errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=work) for _ in range(min(workers, len(tasks)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]
+
+
+def _params(labels: _Labels, lo: int = 0, hi: int = 0) -> dict:
+    code_cat = [0] * (max((pk for pk, _, _ in labels.codes), default=0))
+    for pk, number, _ in labels.codes:
+        code_cat[pk - 1] = number
+    return {
+        "code_cat": code_cat,
+        "countries": labels.countries,
+        "provinces": labels.provinces,
+        "unknown": labels.provinces[0],
+        "nk": len(labels.countries),
+        "mbits": len(labels.categories) + len(labels.countries),
+        "lo": lo,
+        "hi": hi,
+    }
+
+
+def _collect(
+    labels: _Labels, kinds: set[str], people_rows: list[tuple], sums_rows: list[tuple]
+) -> FigureSets:
+    nk = len(labels.countries)
+    sets: dict = {}
+    mbits = len(labels.categories) + nk
+    for packed, people in people_rows:
+        if packed is None:  # the rollup's grand total
+            continue
+        key, masks = packed >> mbits, packed & ((1 << mbits) - 1)
+        rest, prov = divmod(key, 32)
+        level, period = divmod(rest, 1 << PERIOD_BITS)
+        if prov == 0:
+            raise _UnexpectedLabel
+        kind = PeriodKind.FISCAL_YEAR if level else PeriodKind.MONTH
+        if kind not in kinds:
+            continue
+        cat_mask, country_mask = masks >> nk, masks & ((1 << nk) - 1)
+        period_key = period if level else _month_of_index(period)
+        # Country masks in words of 63 bits, as aggregation._add_people reads them.
+        words = [(country_mask >> (63 * w)) & ((1 << 63) - 1) for w in range(labels.words)]
+        dims = sets.setdefault((kind, period_key), {})
+        _add_people(dims, labels, prov, cat_mask, words, people, True)
+    for key, usd, receipts in sums_rows:
+        rest, prov = divmod(key, 32)
+        rest, ctry = divmod(rest, 1024)
+        month_index, cat = divmod(rest, 64)
+        if 0 in (prov, cat):
+            raise _UnexpectedLabel
+        if ctry == 0:
+            raise _UnknownCountry
+        cents = int(Decimal(usd) * 100)
+        month = _month_of_index(month_index)
+        keys = []
+        if PeriodKind.MONTH in kinds:
+            keys.append((PeriodKind.MONTH, month))
+        if PeriodKind.FISCAL_YEAR in kinds:
+            keys.append((PeriodKind.FISCAL_YEAR, fiscal_year_of_month(month)))
+        for period_key in keys:
+            _add_sums(sets.setdefault(period_key, {}), labels, prov, cat, ctry, cents, receipts)
+    return _freeze(sets)
+
+
+def build(
+    *, kinds: set[str], countries: list[str], workers: int | None = None
+) -> tuple[FigureSets, list[int]] | None:
+    """Every figure of ``kinds`` from all counted receipts, and the ids of every stale mark, read
+    in this transaction's snapshot by ``workers`` connections at once
+    (``STATISTICS_REBUILD_WORKERS``). Only for a transaction that has written nothing but row
+    locks: other sessions do not see uncommitted rows. None when the labels' masks do not fit;
+    raises ``_UnknownCountry`` for a country outside ``countries`` and ``_UnexpectedLabel`` for a
+    category or province outside the lists, as ``_one_pass`` does."""
+    workers = workers or settings.STATISTICS_REBUILD_WORKERS
+    labels = _labels(countries)
+    if len(labels.categories) + len(labels.countries) > MASK_BITS:
+        return None
+    bounds = _slice_bounds(workers)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+    tasks: list[tuple[str, dict]] = [(_PEOPLE_SQL, _params(labels, lo, hi)) for lo, hi in bounds]
+    tasks += [(_SUMS_MATCHED, _params(labels, lo, hi)) for lo, hi in bounds]
+    tasks += [(_SUMS_UNMATCHED, _params(labels)), (_MARKS_SQL, {})]
+    results = _run_tasks(snapshot, tasks, workers)
+    n = len(bounds)
+    people = [row for rows in results[:n] for row in rows]
+    sums = [row for rows in results[n : 2 * n + 1] for row in rows]
+    marks = [mark_id for (mark_id,) in results[-1]]
+    return _collect(labels, kinds, people, sums), marks

@@ -1,0 +1,150 @@
+"""The full rebuild in slices on several connections sharing one snapshot (PostgreSQL)."""
+
+import datetime
+import importlib
+import random
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from payments.models import PurposeCode
+from registry import rebuild
+from registry.aggregation import _figure_sets_orm
+from registry.models import PeriodKind, StatisticsStaleMark
+from registry.services import statistics_mark_stale, statistics_rebuild, statistics_refresh
+from tests.factories import ApprovedFreelancerFactory, ReceiptFactory
+from tests.registry.helpers import python_monthly
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+KINDS = {PeriodKind.MONTH, PeriodKind.FISCAL_YEAR}
+COUNTRIES = ["", "AE", "GB", "US"]
+
+
+@pytest.fixture(autouse=True)
+def purpose_codes(transactional_db):
+    """Transactional tests flush the database after each test, seeded rows included: seed again."""
+    from django.apps import apps
+
+    importlib.import_module("payments.migrations.0002_seed_purpose_codes").seed(apps, None)
+    PurposeCode.objects.create(code="1111", description="Goods", category="goods", is_it=False)
+
+
+def _receipts(rng: random.Random, count: int) -> list:
+    freelancers = [ApprovedFreelancerFactory(province=p) for p in ("punjab", "sindh", "", "sindh")]
+    codes = list(PurposeCode.objects.all())
+    for _ in range(count):
+        ReceiptFactory(
+            # June/July and December/January boundaries, a leap day
+            value_date=datetime.date(2023, 6, 1) + datetime.timedelta(days=rng.randrange(800)),
+            amount=Decimal(rng.randrange(1, 10_000_000)) / 100,
+            freelancer=rng.choice([*freelancers, None]),
+            remitter_country=rng.choice(COUNTRIES),
+            purpose_code=rng.choice(codes),
+            reversed_on=rng.choice([None, None, None, datetime.date(2025, 1, 1)]),
+            source=rng.choice(["bank", "bank", "bank", "stripe"]),
+        )
+    return freelancers
+
+
+def _build(workers: int):
+    with transaction.atomic():
+        return rebuild.build(kinds=KINDS, countries=COUNTRIES, workers=workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_slices_give_the_figures_of_the_orm_aggregation(workers):
+    _receipts(random.Random(3), 160)
+    statistics_mark_stale(months={datetime.date(2024, 2, 1)})
+    expected = _figure_sets_orm(kinds=KINDS, start=None, end=None)
+    sets, marks = _build(workers)
+    assert sets == expected
+    assert sorted(marks) == sorted(StatisticsStaleMark.objects.values_list("id", flat=True))
+    assert len(marks) == 2  # the month and its fiscal year
+
+
+def test_a_freelancer_in_every_slice_counts_once_per_group():
+    one, two = _receipts(random.Random(4), 40)[:2]
+    for day, country in (("2024-03-01", "US"), ("2024-03-09", "GB"), ("2024-04-02", "US")):
+        ReceiptFactory(
+            value_date=datetime.date.fromisoformat(day),
+            freelancer=one,
+            remitter_country=country,
+            amount=Decimal("10.00"),
+        )
+    sets, _ = _build(4)
+    assert sets == _figure_sets_orm(kinds=KINDS, start=None, end=None)
+    march = python_monthly(dimension="country")
+    assert sets[(PeriodKind.MONTH, 202403)]["country"]["US"][2] == march[(202403, "US")][2]
+
+
+def test_labels_outside_the_lists_are_reported_not_lost():
+    _receipts(random.Random(5), 20)
+    ReceiptFactory(value_date=datetime.date(2024, 5, 5), remitter_country="FR")
+    with transaction.atomic(), pytest.raises(rebuild._UnknownCountry):
+        rebuild.build(kinds=KINDS, countries=COUNTRIES, workers=2)
+    # More countries than the masks hold: the caller runs the one statement.
+    with transaction.atomic():
+        many = [f"{a}{b}" for a in "ABCDEFG" for b in "ABCDEFG"]
+        assert rebuild.build(kinds=KINDS, countries=many, workers=2) is None
+
+
+def test_rebuild_uses_the_slices_in_its_own_transaction_and_equals_the_definition(monkeypatch):
+    _receipts(random.Random(6), 120)
+    statistics_rebuild()  # stores figures: their countries are the next rebuild's list
+    used = []
+    real = rebuild._run_tasks
+    monkeypatch.setattr(rebuild, "_run_tasks", lambda *a: used.append(a) or real(*a))
+    statistics_rebuild()
+    assert used, "the rebuild did not run in slices"
+    with transaction.atomic():
+        assert rebuild.build(kinds=KINDS, countries=COUNTRIES) is not None
+    for dimension in ("total", "category", "country", "province"):
+        from registry.selectors import stored_figures
+
+        stored = stored_figures(
+            kind=PeriodKind.MONTH, periods=range(202301, 202601), dimension=dimension
+        )
+        got = {(k, label): v for k, groups in stored.items() for label, v in groups.items()}
+        assert got == python_monthly(dimension=dimension)
+
+
+def test_every_slice_reads_the_snapshot_of_the_rebuild_not_what_commits_meanwhile(monkeypatch):
+    freelancer = _receipts(random.Random(8), 60)[0]
+    statistics_rebuild()
+    before = _figure_sets_orm(kinds=KINDS, start=None, end=None)
+    real = rebuild._run_tasks
+
+    def commit_a_receipt_then_run(*args):
+        # Another session records a receipt and its marks (as the receipt service does, without
+        # the refresh it enqueues) after the snapshot was exported.
+        def record():
+            with transaction.atomic():
+                new = ReceiptFactory(
+                    value_date=datetime.date(2024, 2, 2),
+                    freelancer=freelancer,
+                    amount=Decimal("500.00"),
+                    remitter_country="US",
+                )
+                statistics_mark_stale(months={datetime.date(2024, 2, 1)}, added=[new.pk])
+            connection.close()
+
+        thread = threading.Thread(target=record)
+        thread.start()
+        thread.join()
+        return real(*args)
+
+    monkeypatch.setattr(rebuild, "_run_tasks", commit_a_receipt_then_run)
+    statistics_rebuild()
+    monkeypatch.setattr(rebuild, "_run_tasks", real)
+    from registry.selectors import stored_figures
+
+    stored = stored_figures(kind=PeriodKind.MONTH, periods=[202402], dimension="total")
+    assert stored[202402][""] == before[(PeriodKind.MONTH, 202402)]["total"][""]
+    # Its marks were not read by the rebuild, so they stay, and the refresh adds the receipt.
+    assert StatisticsStaleMark.objects.count() == 2
+    statistics_refresh()
+    stored = stored_figures(kind=PeriodKind.MONTH, periods=[202402], dimension="total")
+    assert stored[202402][""] == python_monthly()[(202402, "")]
