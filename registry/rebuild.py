@@ -33,7 +33,7 @@ from freelancers.models import Freelancer
 from payments.models import PurposeCode, Receipt
 from registry.aggregation import (
     FigureSets,
-    _add_people,
+    _add,
     _add_sums,
     _freeze,
     _Labels,
@@ -42,7 +42,7 @@ from registry.aggregation import (
     _UnexpectedLabel,
     _UnknownCountry,
 )
-from registry.models import PeriodKind, StatisticsStaleMark
+from registry.models import Dimension, PeriodKind, StatisticsStaleMark
 from registry.periods import fiscal_year_of_month
 
 RECEIPTS = Receipt._meta.db_table
@@ -78,7 +78,8 @@ _COUNTED = (  # payments.selectors.counted_receipts, with the IT codes read once
 # Label numbers from parameters: category by purpose code id, country by position (0 = not in the
 # list), province by position in [unknown, *provinces] (per freelancer, below the join).
 _CAT = "COALESCE((%(code_cat)s::int[])[r.purpose_code_id], 0)"
-_CTRY = "COALESCE(array_position(%(countries)s::text[], r.remitter_country::text), 0)"
+_POSITION = "array_position(%(countries)s::text[], r.remitter_country::text)"
+_CTRY = f"COALESCE({_POSITION}, 0)"
 _FREELANCERS = f"""
     JOIN (
         SELECT id, COALESCE(array_position(%(provinces)s::text[],
@@ -89,28 +90,40 @@ _FREELANCERS = f"""
 """  # noqa: S608
 _SLICE = "r.freelancer_id >= %(lo)s AND r.freelancer_id < %(hi)s"
 
-# Distinct freelancers of a slice, grouped by ONE bigint (a hash table sized for a few hundred
-# groups; grouping by two columns cost a third more): level (0 month, 1 fiscal year) | period
-# (17 bits) | province (5 bits) | category mask | country mask (MASK_BITS in all).
+# Distinct freelancers of a slice. Per freelancer and month and per freelancer and fiscal year,
+# one bigint: level (0 month, 1 fiscal year) | period (17 bits) | province (5 bits) | category
+# mask | country mask (MASK_BITS in all); counted per value with ONE hash key (grouping by two
+# columns cost a third more), then per (level, period, province) and mask bit (-1: every
+# freelancer): a few thousand rows instead of one per mask combination.
 PERIOD_BITS = 17
 MASK_BITS = 63 - 1 - PERIOD_BITS - 5
+_BIT = "COALESCE((%({name})s::bigint[])[{position}], 0)"
 _PEOPLE_SQL = f"""
-    {_CALENDAR}
-    SELECT x.key, COUNT(*)
-    FROM (
-        SELECT ((((GROUPING(t.mi)::bigint << {PERIOD_BITS}) + COALESCE(t.mi, t.fy)) * 32 + t.prov)
-                << %(mbits)s) | (bit_or(t.cb) << %(nk)s) | bit_or(t.kb) AS key
+    {_CALENDAR},
+    g AS (
+        SELECT x.key, COUNT(*) AS n
         FROM (
-            SELECT r.freelancer_id AS f, fr.prov, m.mi, (m.mi + 6) / 12 - 1 AS fy,
-                   1::bigint << ({_CAT} - 1) AS cb, 1::bigint << ({_CTRY} - 1) AS kb
-            FROM {RECEIPTS} r
-            {_FREELANCERS}
-            CROSS JOIN LATERAL (SELECT {_MONTH} AS mi) m
-            WHERE {_COUNTED} AND {_SLICE}
-        ) t
-        GROUP BY ROLLUP ((t.f, t.prov, t.fy), t.mi)
-    ) x
-    GROUP BY 1
+            SELECT ((((GROUPING(t.mi)::bigint << {PERIOD_BITS}) + COALESCE(t.mi, t.fy)) * 32
+                     + t.prov) << %(mbits)s) | bit_or(t.cb) | bit_or(t.kb) AS key
+            FROM (
+                SELECT r.freelancer_id AS f, fr.prov, m.mi, (m.mi + 6) / 12 - 1 AS fy,
+                       {_BIT.format(name="code_bit", position="r.purpose_code_id")} AS cb,
+                       {_BIT.format(name="country_bit", position=_POSITION)} AS kb
+                FROM {RECEIPTS} r
+                {_FREELANCERS}
+                CROSS JOIN LATERAL (SELECT {_MONTH} AS mi) m
+                WHERE {_COUNTED} AND {_SLICE}
+            ) t
+            GROUP BY GROUPING SETS ((t.f, t.prov, t.fy, t.mi), (t.f, t.prov, t.fy))
+        ) x
+        GROUP BY 1
+    )
+    SELECT g.key >> %(mbits)s, -1, SUM(g.n)::bigint FROM g GROUP BY 1
+    UNION ALL
+    SELECT g.key >> %(mbits)s, b.b, SUM(g.n)::bigint
+    FROM g, generate_series(0, %(mbits)s - 1) AS b(b)
+    WHERE (g.key >> b.b) & 1 = 1
+    GROUP BY 1, 2
 """  # noqa: S608
 
 # Sums and counts of a slice (or of the unmatched receipts): key = ((month * 64 + category) *
@@ -190,15 +203,18 @@ def _run_tasks(snapshot: str, tasks: list[tuple[str, dict]], workers: int) -> li
 
 
 def _params(labels: _Labels, lo: int = 0, hi: int = 0) -> dict:
-    code_cat = [0] * (max((pk for pk, _, _ in labels.codes), default=0))
-    for pk, number, _ in labels.codes:
-        code_cat[pk - 1] = number
+    size = max((pk for pk, _, _ in labels.codes), default=0)
+    code_cat, code_bit = [0] * size, [0] * size
+    for pk, number, bit in labels.codes:
+        code_cat[pk - 1], code_bit[pk - 1] = number, bit
+    nk = len(labels.countries)
     return {
         "code_cat": code_cat,
+        "code_bit": [bit << nk for bit in code_bit],
+        "country_bit": [1 << i for i in range(nk)],
         "countries": labels.countries,
         "provinces": labels.provinces,
         "unknown": labels.provinces[0],
-        "nk": len(labels.countries),
         "mbits": len(labels.categories) + len(labels.countries),
         "lo": lo,
         "hi": hi,
@@ -210,24 +226,22 @@ def _collect(
 ) -> FigureSets:
     nk = len(labels.countries)
     sets: dict = {}
-    mbits = len(labels.categories) + nk
-    for packed, people in people_rows:
-        if packed is None:  # the rollup's grand total
-            continue
-        key, masks = packed >> mbits, packed & ((1 << mbits) - 1)
-        rest, prov = divmod(key, 32)
+    for head, bit, people in people_rows:
+        rest, prov = divmod(head, 32)
         level, period = divmod(rest, 1 << PERIOD_BITS)
         if prov == 0:
             raise _UnexpectedLabel
         kind = PeriodKind.FISCAL_YEAR if level else PeriodKind.MONTH
         if kind not in kinds:
             continue
-        cat_mask, country_mask = masks >> nk, masks & ((1 << nk) - 1)
-        period_key = period if level else _month_of_index(period)
-        # Country masks in words of 63 bits, as aggregation._add_people reads them.
-        words = [(country_mask >> (63 * w)) & ((1 << 63) - 1) for w in range(labels.words)]
-        dims = sets.setdefault((kind, period_key), {})
-        _add_people(dims, labels, prov, cat_mask, words, people, True)
+        dims = sets.setdefault((kind, period if level else _month_of_index(period)), {})
+        if bit < 0:  # every freelancer of the period and province
+            _add(dims.setdefault(Dimension.TOTAL, {}), "", 0, 0, people)
+            _add(dims.setdefault(Dimension.PROVINCE, {}), labels.provinces[prov - 1], 0, 0, people)
+        elif bit >= nk:
+            _add(dims.setdefault(Dimension.CATEGORY, {}), labels.categories[bit - nk], 0, 0, people)
+        else:
+            _add(dims.setdefault(Dimension.COUNTRY, {}), labels.countries[bit], 0, 0, people)
     for key, usd, receipts in sums_rows:
         rest, prov = divmod(key, 32)
         rest, ctry = divmod(rest, 1024)
