@@ -8,9 +8,11 @@ the figures are exactly those of one statement:
 
 - per slice, the distinct freelancers: an index-only scan of ``receipt_freelancer_date_idx``
   (which covers every column the statistics read) comes in freelancer order, so grouping per
-  freelancer needs only an incremental sort of each freelancer's few receipts; the rollup gives
+  freelancer needs only an incremental sort of each freelancer's few receipts; grouping sets give
   one row per freelancer and month and per freelancer and fiscal year with bit masks of their
-  categories and countries, and a hash aggregate counts those rows per (period, province, masks);
+  categories and countries, a hash aggregate counts those rows per (period, province, masks),
+  and the counts are summed per mask bit: a freelancer counts once in every group whose bit is
+  set, which is exactly ``COUNT(DISTINCT freelancer_id)`` per group;
 - per slice, and for the unmatched receipts, the sums and counts per (month, category, country,
   province): one hash aggregate;
 - the stale marks, read in the same snapshot.
@@ -19,15 +21,16 @@ Freelancer slices are disjoint, so their counts add up. Months are looked up by 
 calendar array built in the statement (``date_part`` per receipt costs more than the grouping).
 Used only where the snapshot can be shared: by ``statistics_rebuild`` in a transaction it opened
 itself, which has written nothing but the period rows' locks (another session cannot see
-uncommitted receipts), and with labels whose masks fit in a bigint; otherwise the caller runs the
-one statement.
+uncommitted receipts), and with labels whose masks fit in a bigint; otherwise, or when a slice
+cannot connect, the caller runs the one statement. Measured in bench/RESULTS.md ("Fifth session").
 """
 
+import logging
 import threading
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 
 from freelancers.models import Freelancer
 from payments.models import PurposeCode, Receipt
@@ -44,6 +47,8 @@ from registry.aggregation import (
 )
 from registry.models import Dimension, PeriodKind, StatisticsStaleMark
 from registry.periods import fiscal_year_of_month
+
+logger = logging.getLogger(__name__)
 
 RECEIPTS = Receipt._meta.db_table
 FREELANCERS = Freelancer._meta.db_table
@@ -282,7 +287,11 @@ def build(
     tasks: list[tuple[str, dict]] = [(_PEOPLE_SQL, _params(labels, lo, hi)) for lo, hi in bounds]
     tasks += [(_SUMS_MATCHED, _params(labels, lo, hi)) for lo, hi in bounds]
     tasks += [(_SUMS_UNMATCHED, _params(labels)), (_MARKS_SQL, {})]
-    results = _run_tasks(snapshot, tasks, workers)
+    try:
+        results = _run_tasks(snapshot, tasks, workers)
+    except OperationalError as error:  # for example max_connections reached: read-only, so
+        logger.warning("statistics rebuild in slices failed (%s); one statement instead", error)
+        return None
     n = len(bounds)
     people = [row for rows in results[:n] for row in rows]
     sums = [row for rows in results[n : 2 * n + 1] for row in rows]

@@ -148,3 +148,23 @@ def test_every_slice_reads_the_snapshot_of_the_rebuild_not_what_commits_meanwhil
     statistics_refresh()
     stored = stored_figures(kind=PeriodKind.MONTH, periods=[202402], dimension="total")
     assert stored[202402][""] == python_monthly()[(202402, "")]
+
+
+def test_a_slice_that_cannot_connect_leaves_the_rebuild_to_one_statement(monkeypatch):
+    from django.db import OperationalError
+
+    _receipts(random.Random(9), 50)
+    statistics_rebuild()
+
+    def refuse(*args):
+        raise OperationalError("FATAL: sorry, too many clients already")
+
+    monkeypatch.setattr(rebuild, "_run_tasks", refuse)
+    with transaction.atomic():
+        assert rebuild.build(kinds=KINDS, countries=COUNTRIES, workers=2) is None
+    statistics_rebuild()
+    from registry.selectors import stored_figures
+
+    stored = stored_figures(kind=PeriodKind.MONTH, periods=range(202301, 202601), dimension="total")
+    got = {(k, label): v for k, groups in stored.items() for label, v in groups.items()}
+    assert got == python_monthly()
