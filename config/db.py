@@ -12,6 +12,7 @@ for a transaction-pooling PgBouncer older than 1.21) turns preparing off; the st
 as they are.
 """
 
+import threading
 import time
 from typing import Any
 
@@ -73,6 +74,69 @@ def fetch_prepared_batch(
                 cursor.close()
     _log([sql for sql, _ in statements] + ["COMMIT"] * commit, start, "prepared, batched")
     return results
+
+
+def fetch_in_snapshot(
+    statements: list[tuple[str, dict[str, Any] | list[Any]]],
+    *,
+    workers: int,
+    settings: dict[str, str] | None = None,
+) -> list[list[tuple]]:
+    """Run read-only ``statements`` at once on ``workers`` connections of their own that all
+    read THIS transaction's snapshot (``pg_export_snapshot``, imported with ``SET TRANSACTION
+    SNAPSHOT`` in a read-only repeatable-read transaction), each taking the next statement when
+    done; return each statement's rows, in order. PostgreSQL only.
+
+    The results are those of one statement run here, except that the other connections do not
+    see this transaction's own uncommitted writes: call it only from a transaction that has
+    written nothing they must read (row locks are fine). ``settings`` are set for each
+    connection's transaction (``set_config(..., true)``). Parameters are bound on the server.
+    The first error stops the other connections after their current statement and is raised
+    here as Django's error (``OperationalError`` when a connection cannot be opened)."""
+    import psycopg
+    from psycopg import sql as psql
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+    results: list[list[tuple] | None] = [None] * len(statements)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    pending = list(range(len(statements)))
+
+    def work() -> None:
+        own = connection.copy()
+        try:
+            with own.wrap_database_errors:
+                own.ensure_connection()
+                raw = own.connection
+                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                raw.execute(psql.SQL("SET TRANSACTION SNAPSHOT {}").format(psql.Literal(snapshot)))
+                for name, value in (settings or {}).items():
+                    raw.execute("SELECT set_config(%s, %s, true)", [name, value])
+                while True:
+                    with lock:
+                        if errors or not pending:
+                            break
+                        index = pending.pop(0)
+                    with psycopg.Cursor(raw) as cursor:
+                        cursor.execute(*statements[index])
+                        results[index] = cursor.fetchall() if cursor.description else []
+                raw.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 (raised in the caller's thread)
+            with lock:
+                errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=work) for _ in range(min(workers, len(statements)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]
 
 
 def _log(statements: list[str], start: float, how: str) -> None:

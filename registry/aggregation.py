@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import pycountry
 from django.db import connection
 
-from config.db import fetch_prepared
-from freelancers.models import Province
+from config.db import fetch_in_snapshot, fetch_prepared
+from freelancers.models import Freelancer, Province
 from payments.models import PurposeCode, Receipt
 from payments.selectors import counted_receipts
 from registry.models import (
@@ -344,6 +344,27 @@ def _figure_sets_orm(
     return _freeze(sets)
 
 
+# The outer bounds of the first and last freelancer slice: ids outside the range read when the
+# slices are cut (a freelancer registered since) still fall in a slice.
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
+# The day's delta on slice connections (the recompute's own transaction sets these with
+# ``tune_aggregation``; each slice connection needs its own).
+DELTA_SETTINGS = {"work_mem": "256MB", "jit": "off"}
+
+
+def freelancer_slices(count: int) -> list[tuple[int, int]]:
+    """``count`` freelancer id ranges [lo, hi) of about equal size that cover every id."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id), max(id) FROM {Freelancer._meta.db_table}")  # noqa: S608
+        first, last = cursor.fetchone()
+    if first is None:
+        return [(ID_MIN, ID_MAX)]
+    step = max(1, -(-(last + 1 - first) // count))
+    cuts = list(range(first + step, last + 1, step))[: count - 1]
+    edges = [ID_MIN, *cuts, ID_MAX]
+    return list(zip(edges, edges[1:], strict=False))
+
+
 def _known_countries() -> list[str]:
     """The countries the current figures name, and those in a 1% sample of the receipts' pages
     (``TABLESAMPLE SYSTEM``, milliseconds): in practice every country receipts come from, a few
@@ -424,6 +445,7 @@ def figure_delta(
     start: datetime.date,
     end: datetime.date,
     revisions: dict[tuple[str, int], int],
+    workers: int = 1,
 ) -> tuple[FigureSets, list[int]] | None:
     """PostgreSQL: for each (kind, period) in ``periods`` (all within [start, end), for example a
     fiscal year and its stale months), the figures of its stored revision ``revisions[...]``
@@ -448,12 +470,19 @@ def figure_delta(
         return None
     pairs = ", ".join(["(%s, %s)"] * len(periods))
     pair_params = [x for key in periods for x in key]
-    added_sql, added_params = _labeled(
-        labels,
-        start=start,
-        end=end,
-        where="q.id = ANY(ARRAY(SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL))",
+    added_where = (
+        "q.id = ANY(ARRAY(SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL))"
+        # a slice of the freelancers; the first slice also takes the unmatched receipts
+        " AND ((q.freelancer_id >= %s AND q.freelancer_id < %s)"
+        " OR (%s AND q.freelancer_id IS NULL))"
     )
+
+    def added(lo: int, hi: int, first: bool) -> tuple[str, list]:
+        return _labeled(
+            labels, start=start, end=end, where=added_where, where_params=[lo, hi, first]
+        )
+
+    added_sql, added_params = added(ID_MIN, ID_MAX, True)
     other_sql, other_params = _labeled(
         labels,
         start=start,
@@ -508,11 +537,26 @@ def figure_delta(
         UNION ALL
         SELECT 3, m.kind, m.period, m.id, (m.receipt_id IS NOT NULL)::int, {labels.zeros()},
                0, 0, 0
-        FROM m
+        FROM m WHERE %s
     """  # noqa: S608
     # Bound on the server: merging its ~600 parameters into the SQL text on the client (Django's
     # way) cost ~80 ms of Python per run.
-    rows = fetch_prepared(sql, [*pair_params, *added_params, *other_params, *pair_params])
+    params = [*pair_params, *added_params, *other_params, *pair_params, True]
+    if workers > 1:
+        # Freelancer slices on connections sharing this transaction's snapshot: each finds its
+        # freelancers' other receipts; sums and counts of disjoint slices add up; the first
+        # slice also takes the unmatched receipts and returns the marks.
+        statements = [
+            (sql, [*pair_params, *added(lo, hi, i == 0)[1], *other_params, *pair_params, i == 0])
+            for i, (lo, hi) in enumerate(freelancer_slices(workers))
+        ]
+        rows = [
+            row
+            for rows in fetch_in_snapshot(statements, workers=workers, settings=DELTA_SETTINGS)
+            for row in rows
+        ]
+    else:
+        rows = fetch_prepared(sql, params)
 
     sets = {key: _stored(revisions[key]) for key in periods}
     marks: list[int] = []

@@ -12,7 +12,9 @@ import datetime
 import uuid
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.db import fetch_prepared
@@ -32,6 +34,9 @@ from registry.selectors import receipt_period_bounds
 # default 4MB the sorts spill to disk and take several times longer.
 PERIOD_WORK_MEM = "256MB"
 REBUILD_WORK_MEM = "1GB"
+# A delta over at least this many marks (a day of receipts: ~18,000) runs in freelancer slices on
+# STATISTICS_REBUILD_WORKERS connections; a webhook's refresh (a few marks) runs on one.
+DELTA_SLICE_MIN_MARKS = 2000
 # Marks deleted per statement (SQLite caps the number of parameters).
 MARK_DELETE_CHUNK = 5000
 
@@ -183,12 +188,26 @@ def statistics_period_recompute(
     return True
 
 
+def _delta_workers(keys: list[tuple[str, int]]) -> int:
+    """How many connections a delta of ``keys`` runs on: ``STATISTICS_REBUILD_WORKERS`` for a day's
+    worth of marks (``DELTA_SLICE_MIN_MARKS``) in a transaction of its own (called before it
+    starts: the slices read its snapshot and must not need its writes), else one."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    periods = Q()
+    for kind, key in keys:
+        periods |= Q(kind=kind, period=key)
+    marks = StatisticsStaleMark.objects.filter(periods)[:DELTA_SLICE_MIN_MARKS].count()
+    return settings.STATISTICS_REBUILD_WORKERS if marks >= DELTA_SLICE_MIN_MARKS else 1
+
+
 def _fiscal_year_delta(fiscal_year: int, keys: list[tuple[str, int]]) -> bool:
     """A fiscal year's stale periods (its months and itself) in one transaction and ONE delta
     statement, which shares the receipt and freelancer lookups between them. Returns False,
     having written nothing, when a delta is not exact for all of them."""
     start, end = _period_range(PeriodKind.FISCAL_YEAR, fiscal_year)
     _periods_ensure(keys)
+    workers = _delta_workers(keys)
     with transaction.atomic():
         rows = {key: _lock_period(*key) for key in sorted(keys)}  # the rebuild's lock order
         if any(row.current_id is None for row in rows.values()):
@@ -199,6 +218,7 @@ def _fiscal_year_delta(fiscal_year: int, keys: list[tuple[str, int]]) -> bool:
             start=start,
             end=end,
             revisions={key: row.current_id for key, row in rows.items()},
+            workers=workers,
         )
         if result is None:
             return False

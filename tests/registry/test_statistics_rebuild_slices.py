@@ -7,12 +7,13 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import connection, connections, transaction
 
 from payments.models import PurposeCode
 from registry import rebuild
 from registry.aggregation import _figure_sets_orm
-from registry.models import PeriodKind, StatisticsStaleMark
+from registry.models import PeriodKind, StatisticsPeriod, StatisticsStaleMark
 from registry.services import statistics_mark_stale, statistics_rebuild, statistics_refresh
 from tests.factories import ApprovedFreelancerFactory, ReceiptFactory
 from tests.registry.helpers import python_monthly
@@ -95,8 +96,10 @@ def test_rebuild_uses_the_slices_in_its_own_transaction_and_equals_the_definitio
     _receipts(random.Random(6), 120)
     statistics_rebuild()  # stores figures: their countries are the next rebuild's list
     used = []
-    real = rebuild._run_tasks
-    monkeypatch.setattr(rebuild, "_run_tasks", lambda *a: used.append(a) or real(*a))
+    real = rebuild.fetch_in_snapshot
+    monkeypatch.setattr(
+        rebuild, "fetch_in_snapshot", lambda *a, **k: used.append(a) or real(*a, **k)
+    )
     statistics_rebuild()
     assert used, "the rebuild did not run in slices"
     with transaction.atomic():
@@ -115,12 +118,14 @@ def test_every_slice_reads_the_snapshot_of_the_rebuild_not_what_commits_meanwhil
     freelancer = _receipts(random.Random(8), 60)[0]
     statistics_rebuild()
     before = _figure_sets_orm(kinds=KINDS, start=None, end=None)
-    real = rebuild._run_tasks
+    wrapper = type(connections["default"])  # each slice's thread copies its own connection
+    real_copy = wrapper.copy
+    recorded = threading.Lock()
 
-    def commit_a_receipt_then_run(*args):
-        # Another session records a receipt and its marks (as the receipt service does, without
-        # the refresh it enqueues) after the snapshot was exported.
-        def record():
+    def copy_after_another_session_commits(self, *args):
+        # Runs in a slice's thread after the snapshot was exported: another session records a
+        # receipt and its marks (as the receipt service does, without the refresh it enqueues).
+        if recorded.acquire(blocking=False):
             with transaction.atomic():
                 new = ReceiptFactory(
                     value_date=datetime.date(2024, 2, 2),
@@ -130,15 +135,12 @@ def test_every_slice_reads_the_snapshot_of_the_rebuild_not_what_commits_meanwhil
                 )
                 statistics_mark_stale(months={datetime.date(2024, 2, 1)}, added=[new.pk])
             connection.close()
+        return real_copy(self, *args)
 
-        thread = threading.Thread(target=record)
-        thread.start()
-        thread.join()
-        return real(*args)
-
-    monkeypatch.setattr(rebuild, "_run_tasks", commit_a_receipt_then_run)
+    monkeypatch.setattr(wrapper, "copy", copy_after_another_session_commits)
     statistics_rebuild()
-    monkeypatch.setattr(rebuild, "_run_tasks", real)
+    monkeypatch.setattr(wrapper, "copy", real_copy)
+    assert recorded.locked(), "the rebuild did not run in slices"
     from registry.selectors import stored_figures
 
     stored = stored_figures(kind=PeriodKind.MONTH, periods=[202402], dimension="total")
@@ -156,10 +158,10 @@ def test_a_slice_that_cannot_connect_leaves_the_rebuild_to_one_statement(monkeyp
     _receipts(random.Random(9), 50)
     statistics_rebuild()
 
-    def refuse(*args):
+    def refuse(*args, **kwargs):
         raise OperationalError("FATAL: sorry, too many clients already")
 
-    monkeypatch.setattr(rebuild, "_run_tasks", refuse)
+    monkeypatch.setattr(rebuild, "fetch_in_snapshot", refuse)
     with transaction.atomic():
         assert rebuild.build(kinds=KINDS, countries=COUNTRIES, workers=2) is None
     statistics_rebuild()
@@ -168,3 +170,57 @@ def test_a_slice_that_cannot_connect_leaves_the_rebuild_to_one_statement(monkeyp
     stored = stored_figures(kind=PeriodKind.MONTH, periods=range(202301, 202601), dimension="total")
     got = {(k, label): v for k, groups in stored.items() for label, v in groups.items()}
     assert got == python_monthly()
+
+
+def test_a_days_delta_in_slices_equals_the_delta_on_one_connection(monkeypatch):
+    from registry import aggregation, services
+
+    freelancers = _receipts(random.Random(10), 80)
+    statistics_rebuild()
+    added = [
+        ReceiptFactory(
+            value_date=datetime.date(2024, 3, 1 + n % 28),
+            freelancer=freelancers[n % 4] if n % 5 else None,
+            remitter_country=COUNTRIES[n % 4],
+            amount=Decimal(10 + n),
+        ).pk
+        for n in range(30)
+    ]
+    statistics_mark_stale(months={datetime.date(2024, 3, 1)}, added=added)
+    keys = [(PeriodKind.MONTH, 202403), (PeriodKind.FISCAL_YEAR, 2023)]
+    with transaction.atomic():
+        revisions = {
+            (kind, period): current
+            for kind, period, current in StatisticsPeriod.objects.values_list(
+                "kind", "period", "current_id"
+            )
+        }
+        args = dict(
+            periods=keys,
+            start=datetime.date(2023, 7, 1),
+            end=datetime.date(2024, 7, 1),
+            revisions={key: revisions[key] for key in keys},
+        )
+        one = aggregation.figure_delta(**args)
+        for workers in (2, 3):
+            sliced = aggregation.figure_delta(**args, workers=workers)
+            assert sliced[0] == one[0]
+            assert sorted(sliced[1]) == sorted(one[1])
+    # The refresh slices a day's worth of marks in its own transaction.
+    used = []
+    real = aggregation.fetch_in_snapshot
+    monkeypatch.setattr(
+        aggregation, "fetch_in_snapshot", lambda *a, **k: used.append(k) or real(*a, **k)
+    )
+    monkeypatch.setattr(services, "DELTA_SLICE_MIN_MARKS", 10)
+    statistics_refresh()
+    assert used and used[0]["workers"] == settings.STATISTICS_REBUILD_WORKERS
+    assert not StatisticsStaleMark.objects.exists()
+    from registry.selectors import stored_figures
+
+    for dimension in ("total", "category", "country", "province"):
+        stored = stored_figures(
+            kind=PeriodKind.MONTH, periods=range(202301, 202601), dimension=dimension
+        )
+        got = {(k, label): v for k, groups in stored.items() for label, v in groups.items()}
+        assert got == python_monthly(dimension=dimension)
