@@ -290,15 +290,22 @@ def _one_pass(
             raise _UnexpectedLabel
         if ctry == 0:
             raise _UnknownCountry
-        month = _month_of_index(period)
-        keys = []
-        if PeriodKind.MONTH in kinds:
-            keys.append((PeriodKind.MONTH, month))
-        if PeriodKind.FISCAL_YEAR in kinds:
-            keys.append((PeriodKind.FISCAL_YEAR, fiscal_year_of_month(month)))
-        for key in keys:
-            _add_sums(sets.setdefault(key, {}), labels, prov, cat, ctry, cents, receipts_count)
+        _add_month_sums(sets, kinds, labels, period, (prov, cat, ctry), cents, receipts_count)
     return _freeze(sets), marks
+
+
+def _add_month_sums(
+    sets: dict, kinds: set[str], labels: _Labels, month_index: int, group, cents, receipts
+) -> None:
+    """Add one (month, category, country, province) group's sums to its month and fiscal year."""
+    month = _month_of_index(month_index)
+    keys = []
+    if PeriodKind.MONTH in kinds:
+        keys.append((PeriodKind.MONTH, month))
+    if PeriodKind.FISCAL_YEAR in kinds:
+        keys.append((PeriodKind.FISCAL_YEAR, fiscal_year_of_month(month)))
+    for key in keys:
+        _add_sums(sets.setdefault(key, {}), labels, *group, cents, receipts)
 
 
 def _add_sums(dims: dict, labels: _Labels, prov, cat, ctry, cents: int, receipts: int) -> None:

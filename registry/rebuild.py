@@ -37,7 +37,7 @@ from payments.models import PurposeCode, Receipt
 from registry.aggregation import (
     FigureSets,
     _add,
-    _add_sums,
+    _add_month_sums,
     _freeze,
     _Labels,
     _labels,
@@ -47,7 +47,6 @@ from registry.aggregation import (
     freelancer_slices,
 )
 from registry.models import Dimension, PeriodKind, StatisticsStaleMark
-from registry.periods import fiscal_year_of_month
 
 logger = logging.getLogger(__name__)
 
@@ -197,15 +196,8 @@ def _collect(
             raise _UnexpectedLabel
         if ctry == 0:
             raise _UnknownCountry
-        cents = int(Decimal(usd) * 100)
-        month = _month_of_index(month_index)
-        keys = []
-        if PeriodKind.MONTH in kinds:
-            keys.append((PeriodKind.MONTH, month))
-        if PeriodKind.FISCAL_YEAR in kinds:
-            keys.append((PeriodKind.FISCAL_YEAR, fiscal_year_of_month(month)))
-        for period_key in keys:
-            _add_sums(sets.setdefault(period_key, {}), labels, prov, cat, ctry, cents, receipts)
+        cents = int(Decimal(usd) * 100)  # exact: two decimals
+        _add_month_sums(sets, kinds, labels, month_index, (prov, cat, ctry), cents, receipts)
     return _freeze(sets)
 
 
