@@ -16,11 +16,12 @@ writing the figures never drops a change and a receipt is never applied twice.
 """
 
 import datetime
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pycountry
-from django.db import connection
+from django.db import OperationalError, connection
 
 from config.db import fetch_in_snapshot, fetch_prepared
 from freelancers.models import Freelancer, Province
@@ -36,6 +37,8 @@ from registry.models import (
 )
 from registry.periods import fiscal_year_of_month
 from registry.selectors import UNKNOWN_PROVINCE, dimension_expression, figures_queryset
+
+logger = logging.getLogger(__name__)
 
 # (kind, period) -> dimension -> label -> (USD cents, receipts, distinct freelancers)
 FigureSets = dict[tuple[str, int], dict[str, dict[str, tuple[int, int, int]]]]
@@ -557,12 +560,16 @@ def figure_delta(
             (sql, [*pair_params, *added(lo, hi, i == 0)[1], *other_params, *pair_params, i == 0])
             for i, (lo, hi) in enumerate(freelancer_slices(workers))
         ]
-        rows = [
-            row
-            for rows in fetch_in_snapshot(statements, workers=workers, settings=DELTA_SETTINGS)
-            for row in rows
-        ]
-    else:
+        try:
+            rows = [
+                row
+                for rows in fetch_in_snapshot(statements, workers=workers, settings=DELTA_SETTINGS)
+                for row in rows
+            ]
+        except OperationalError as error:  # a slice could not connect: read-only, so
+            logger.warning("statistics delta in slices failed (%s); one connection instead", error)
+            workers = 1
+    if workers <= 1:
         rows = fetch_prepared(sql, params)
 
     sets = {key: _stored(revisions[key]) for key in periods}

@@ -224,3 +224,32 @@ def test_a_days_delta_in_slices_equals_the_delta_on_one_connection(monkeypatch):
         )
         got = {(k, label): v for k, groups in stored.items() for label, v in groups.items()}
         assert got == python_monthly(dimension=dimension)
+
+
+def test_a_delta_slice_that_cannot_connect_leaves_the_day_to_one_connection(monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from registry import aggregation, services
+
+    freelancer = _receipts(random.Random(12), 40)[0]
+    statistics_rebuild()
+    added = [
+        ReceiptFactory(
+            value_date=datetime.date(2024, 5, 1 + n), freelancer=freelancer, amount=Decimal(7 + n)
+        ).pk
+        for n in range(12)
+    ]
+    statistics_mark_stale(months={datetime.date(2024, 5, 1)}, added=added)
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("FATAL: sorry, too many clients already")
+
+    monkeypatch.setattr(aggregation, "fetch_in_snapshot", refuse)
+    monkeypatch.setattr(services, "DELTA_SLICE_MIN_MARKS", 10)
+    statistics_refresh()
+    assert "statistics delta in slices failed" in caplog.text
+    assert not StatisticsStaleMark.objects.exists()
+    from registry.selectors import stored_figures
+
+    stored = stored_figures(kind=PeriodKind.MONTH, periods=[202405], dimension="total")
+    assert stored[202405][""] == python_monthly()[(202405, "")]
