@@ -38,7 +38,7 @@ def _receipts(rng: random.Random, count: int) -> list:
     codes = list(PurposeCode.objects.all())
     for _ in range(count):
         ReceiptFactory(
-            # June/July and December/January boundaries, a leap day
+            # across June/July (fiscal years) and December/January boundaries
             value_date=datetime.date(2023, 6, 1) + datetime.timedelta(days=rng.randrange(800)),
             amount=Decimal(rng.randrange(1, 10_000_000)) / 100,
             freelancer=rng.choice([*freelancers, None]),
