@@ -81,6 +81,7 @@ def fetch_in_snapshot(
     *,
     workers: int,
     settings: dict[str, str] | None = None,
+    inherit: tuple[str, ...] = (),
 ) -> list[list[tuple]]:
     """Run read-only ``statements`` at once on ``workers`` connections of their own that all
     read THIS transaction's snapshot (``pg_export_snapshot``, imported with ``SET TRANSACTION
@@ -90,15 +91,22 @@ def fetch_in_snapshot(
     The results are those of one statement run here, except that the other connections do not
     see this transaction's own uncommitted writes: call it only from a transaction that has
     written nothing they must read (row locks are fine). ``settings`` are set for each
-    connection's transaction (``set_config(..., true)``). Parameters are bound on the server.
+    connection's transaction (``set_config(..., true)``), after the settings named in
+    ``inherit``, which take this transaction's current values (for example the ``work_mem`` a
+    caller set with ``SET LOCAL``). Parameters are bound on the server.
     The first error stops the other connections after their current statement and is raised
     here as Django's error (``OperationalError`` when a connection cannot be opened)."""
     import psycopg
     from psycopg import sql as psql
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_export_snapshot()")
-        (snapshot,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT pg_export_snapshot(),"
+            " ARRAY(SELECT current_setting(name) FROM unnest(%s::text[]) AS name)",
+            [list(inherit)],
+        )
+        snapshot, inherited = cursor.fetchone()
+    settings = {**dict(zip(inherit, inherited, strict=True)), **(settings or {})}
     results: list[list[tuple] | None] = [None] * len(statements)
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -112,7 +120,7 @@ def fetch_in_snapshot(
                 raw = own.connection
                 raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 raw.execute(psql.SQL("SET TRANSACTION SNAPSHOT {}").format(psql.Literal(snapshot)))
-                for name, value in (settings or {}).items():
+                for name, value in settings.items():
                     raw.execute("SELECT set_config(%s, %s, true)", [name, value])
                 while True:
                     with lock:

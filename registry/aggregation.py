@@ -357,9 +357,8 @@ def _figure_sets_orm(
 # The outer bounds of the first and last freelancer slice: ids outside the range read when the
 # slices are cut (a freelancer registered since) still fall in a slice.
 ID_MIN, ID_MAX = -(2**63), 2**63 - 1
-# The day's delta on slice connections (the recompute's own transaction sets these with
-# ``tune_aggregation``; each slice connection needs its own).
-DELTA_SETTINGS = {"work_mem": "256MB", "jit": "off"}
+# What ``tune_aggregation`` sets: the day's delta slices take the recompute's values.
+TUNED_SETTINGS = ("work_mem", "jit")
 
 
 def freelancer_slices(count: int) -> list[tuple[int, int]]:
@@ -563,7 +562,7 @@ def figure_delta(
         try:
             rows = [
                 row
-                for rows in fetch_in_snapshot(statements, workers=workers, settings=DELTA_SETTINGS)
+                for rows in fetch_in_snapshot(statements, workers=workers, inherit=TUNED_SETTINGS)
                 for row in rows
             ]
         except OperationalError as error:  # a slice could not connect: read-only, so

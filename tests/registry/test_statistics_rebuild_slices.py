@@ -253,3 +253,25 @@ def test_a_delta_slice_that_cannot_connect_leaves_the_day_to_one_connection(monk
 
     stored = stored_figures(kind=PeriodKind.MONTH, periods=[202405], dimension="total")
     assert stored[202405][""] == python_monthly()[(202405, "")]
+
+
+def test_the_slices_take_the_settings_the_caller_set_for_its_transaction():
+    from config.db import fetch_in_snapshot
+
+    show = ("SELECT current_setting('work_mem'), current_setting('jit')", [])
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('work_mem', '77MB', true), set_config('jit', 'off', true)"
+            )
+        inherited = fetch_in_snapshot([show], workers=1, inherit=("work_mem", "jit"))
+        assert inherited == [[("77MB", "off")]]
+        overridden = fetch_in_snapshot(
+            [show], workers=1, inherit=("work_mem", "jit"), settings={"work_mem": "5MB"}
+        )
+        assert overridden == [[("5MB", "off")]]
+    # Without them, a slice has the server's defaults, not the caller's.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('work_mem', '77MB', true)")
+        assert fetch_in_snapshot([show], workers=1)[0][0][0] != "77MB"
