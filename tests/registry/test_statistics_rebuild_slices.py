@@ -15,8 +15,8 @@ from registry import rebuild
 from registry.aggregation import _figure_sets_orm
 from registry.models import PeriodKind, StatisticsPeriod, StatisticsStaleMark
 from registry.services import statistics_mark_stale, statistics_rebuild, statistics_refresh
-from tests.factories import ApprovedFreelancerFactory, ReceiptFactory
-from tests.registry.helpers import python_monthly
+from tests.factories import ReceiptFactory
+from tests.registry.helpers import python_monthly, random_receipts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -34,20 +34,13 @@ def purpose_codes(transactional_db):
 
 
 def _receipts(rng: random.Random, count: int) -> list:
-    freelancers = [ApprovedFreelancerFactory(province=p) for p in ("punjab", "sindh", "", "sindh")]
-    codes = list(PurposeCode.objects.all())
-    for _ in range(count):
-        ReceiptFactory(
-            # across June/July (fiscal years) and December/January boundaries
-            value_date=datetime.date(2023, 6, 1) + datetime.timedelta(days=rng.randrange(800)),
-            amount=Decimal(rng.randrange(1, 10_000_000)) / 100,
-            freelancer=rng.choice([*freelancers, None]),
-            remitter_country=rng.choice(COUNTRIES),
-            purpose_code=rng.choice(codes),
-            reversed_on=rng.choice([None, None, None, datetime.date(2025, 1, 1)]),
-            source=rng.choice(["bank", "bank", "bank", "stripe"]),
-        )
-    return freelancers
+    return random_receipts(
+        rng,
+        count,
+        first_day=datetime.date(2023, 6, 1),
+        countries=COUNTRIES,
+        provinces=("punjab", "sindh", "", "sindh"),
+    )
 
 
 def _build(workers: int):

@@ -24,7 +24,7 @@ from registry.services import (
     statistics_stale_periods,
 )
 from tests.factories import ApprovedFreelancerFactory, FreelancerFactory, ReceiptFactory
-from tests.registry.helpers import python_monthly
+from tests.registry.helpers import python_monthly, random_receipts
 
 pytestmark = pytest.mark.django_db
 
@@ -38,21 +38,6 @@ def receipt(day: str, amount: str = "100.00", **kwargs) -> Receipt:
 def month_total(key: int, as_of=None) -> str:
     (row,) = monthly_rows(first=key, last=key, as_of=as_of)
     return row["total_usd"]
-
-
-def random_receipts(rng: random.Random, count: int) -> None:
-    freelancers = [ApprovedFreelancerFactory(province=p) for p in ("punjab", "sindh", "")]
-    codes = list(PurposeCode.objects.all())
-    for _ in range(count):
-        ReceiptFactory(
-            value_date=datetime.date(2023, 1, 1) + datetime.timedelta(days=rng.randrange(800)),
-            amount=Decimal(rng.randrange(1, 10_000_000)) / 100,
-            freelancer=rng.choice([*freelancers, None]),
-            remitter_country=rng.choice(["US", "GB", "AE"]),
-            purpose_code=rng.choice(codes),
-            reversed_on=rng.choice([None, None, None, datetime.date(2025, 1, 1)]),
-            source=rng.choice(["bank", "bank", "bank", "stripe"]),
-        )
 
 
 @pytest.mark.parametrize("dimension", ["total", "category", "country", "province"])
