@@ -85,6 +85,21 @@ def test_labels_outside_the_lists_are_reported_not_lost():
         assert rebuild.build(kinds=KINDS, countries=many, workers=2) is None
 
 
+def test_a_country_is_numbered_by_its_slot_exactly_as_by_its_position_in_the_list():
+    labels = ["", "AE", "G", "US", "ZZ", "Ü1", "A\x7f"]  # the last two get no slot: never found
+    values = ["", "AE", "ae", "A", "G", "GB", "US", "ZZ", "Z", "Ü1", "ÜS", "UÜ", "U€", "A\x7f", "€"]
+    slots = rebuild._country_slots(labels)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.remitter_country, {rebuild._CTRY}"  # noqa: S608
+            " FROM unnest(%(values)s::varchar(2)[]) AS r(remitter_country)",
+            {"values": values, "country_slots": slots},
+        )
+        numbers = dict(cursor.fetchall())
+    expected = {v: labels.index(v) + 1 if v in labels[:5] else 0 for v in values}
+    assert numbers == expected
+
+
 def test_rebuild_uses_the_slices_in_its_own_transaction_and_equals_the_definition(monkeypatch):
     _receipts(random.Random(6), 120)
     statistics_rebuild()  # stores figures: their countries are the next rebuild's list
