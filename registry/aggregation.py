@@ -83,11 +83,25 @@ class _UnknownCountry(Exception):
     """A receipt's country is not in the statement's list: run it again with every code."""
 
 
+# A country's number (position + 1 in the labels' list; 0 = not in it) by ONE subscript of an
+# array indexed by its code's characters (``_Labels.country_slots``): slot ascii(first) * 128 +
+# ascii(second). A linear search (array_position, or a join with a list) compares text per
+# label, a fifth of the full rebuild's sums statement. A missing character reads as 0, a
+# non-ASCII second one as 127 (no label's slot) and a non-ASCII first one lands past the end
+# (NULL): anything not in the list is 0. remitter_country holds at most two characters.
+COUNTRY_SLOTS = 128 * 128
+
+
+def country_number_sql(slots: str, column: str) -> str:
+    """SQL of ``column``'s country number; ``slots`` is the placeholder of the slots array."""
+    return f"({slots}::int[])[ascii({column}) * 128 + least(ascii(substr({column}, 2)), 127) + 1]"
+
+
 @dataclass(frozen=True)
 class _Labels:
-    """Numbers for the labels, joined to the receipts through small VALUES lists (number 0 =
-    not in the list): purpose code -> category number and bit, country -> number, mask word and
-    bit, province -> number."""
+    """Numbers for the labels (0 = not in the list): purpose code -> category number and bit,
+    country -> number (mask word and bit follow from it), province -> number; looked up in
+    arrays passed as parameters."""
 
     categories: list[str]
     codes: list[tuple[int, int, int]]
@@ -98,26 +112,22 @@ class _Labels:
     def words(self) -> int:
         return max(1, -(-len(self.countries) // WORD_BITS))
 
-    def joins_sql(self) -> str:
-        cats = ", ".join(["(%s, %s, %s)"] * len(self.codes))
-        countries = ", ".join(["(%s, %s, %s, %s)"] * len(self.countries))
-        provinces = ", ".join(["(%s, %s)"] * len(self.provinces))
-        return f"""
-            LEFT JOIN (VALUES {cats}) AS c(v, n, b) ON c.v = r.purpose_code_id
-            LEFT JOIN (VALUES {countries}) AS k(v, n, w, b) ON k.v = r.remitter_country
-            LEFT JOIN (VALUES {provinces}) AS v(v, n) ON v.v = r.prov
-        """
+    def code_arrays(self) -> tuple[list[int], list[int]]:
+        """Category number and bit of each purpose code, at index id - 1 (0: no such code)."""
+        size = max((pk for pk, _, _ in self.codes), default=0)
+        numbers, bits = [0] * size, [0] * size
+        for pk, number, bit in self.codes:
+            numbers[pk - 1], bits[pk - 1] = number, bit
+        return numbers, bits
 
-    def joins_params(self) -> list:
-        return [
-            *(x for code in self.codes for x in code),
-            *(
-                x
-                for i, c in enumerate(self.countries)
-                for x in (c, i + 1, i // WORD_BITS, 1 << (i % WORD_BITS))
-            ),
-            *(x for i, label in enumerate(self.provinces) for x in (label, i + 1)),
-        ]
+    def country_slots(self) -> list[int]:
+        """``country_number_sql``'s array: each country's number at its code's slot."""
+        slots = [0] * COUNTRY_SLOTS
+        for number, code in enumerate(self.countries, 1):
+            if len(code) <= 2 and all(0 < ord(char) < 127 for char in code):
+                first, second = [ord(char) for char in code] + [0] * (2 - len(code))
+                slots[first * 128 + second] = number
+        return slots
 
     def masks_sql(self, alias: str) -> str:
         return ", ".join(
@@ -178,22 +188,34 @@ def _labeled(
         receipts = receipts.filter(value_date__lt=end)
     inner, inner_params = receipts.values(*fields).order_by().query.sql_with_params()
     no_province = "" if province else ", NULL::text AS prov"
+    country = country_number_sql("%s", "q.remitter_country")
     # Identifiers and expressions are constants of this module; every value is a parameter.
     sql = f"""
         SELECT r.id, r.freelancer_id AS f, r.mi, (r.mi + 6) / 12 - 1 AS fy,
-               (r.usd_amount * 100)::bigint AS cents,
-               COALESCE(c.n, 0) AS cat, COALESCE(c.b, 0) AS cb,
-               COALESCE(k.n, 0) AS ctry, COALESCE(k.w, -1) AS kw, COALESCE(k.b, 0) AS kb,
-               COALESCE(v.n, 0) AS prov
+               (r.usd_amount * 100)::bigint AS cents, r.cat, r.cb, r.ctry,
+               CASE WHEN r.ctry > 0 THEN (r.ctry - 1) / {WORD_BITS} ELSE -1 END AS kw,
+               CASE WHEN r.ctry > 0 THEN 1::bigint << mod(r.ctry - 1, {WORD_BITS}) ELSE 0 END
+                   AS kb,
+               COALESCE(array_position(%s::text[], r.prov::text), 0) AS prov
         FROM (
             SELECT q.*{no_province}, (date_part('year', q.value_date) * 12
-                         + date_part('month', q.value_date) - 1)::int AS mi
+                         + date_part('month', q.value_date) - 1)::int AS mi,
+                   COALESCE((%s::int[])[q.purpose_code_id], 0) AS cat,
+                   COALESCE((%s::bigint[])[q.purpose_code_id], 0) AS cb,
+                   COALESCE({country}, 0) AS ctry
             FROM ({inner}) q
             WHERE {where}
         ) r
-        {labels.joins_sql()}
     """  # noqa: S608
-    return sql, [*inner_params, *where_params, *labels.joins_params()]
+    numbers, bits = labels.code_arrays()
+    return sql, [
+        labels.provinces,
+        numbers,
+        bits,
+        labels.country_slots(),
+        *inner_params,
+        *where_params,
+    ]
 
 
 def _marks_sql(period: tuple[str, int] | None) -> tuple[str, list]:
@@ -516,10 +538,13 @@ def figure_delta(
             WHERE (m.kind, m.period) IN (VALUES {pairs})
         ),
         a AS MATERIALIZED ({added_sql}),
-        o AS MATERIALIZED (SELECT * FROM a UNION ALL SELECT * FROM ({other_sql}) x),
+        o AS MATERIALIZED (
+            SELECT a.*, TRUE AS named FROM a
+            UNION ALL SELECT x.*, FALSE FROM ({other_sql}) x
+        ),
         t AS (
             SELECT s.kind, s.period, o.f, o.prov, o.cat, o.ctry, o.cents, o.cb, o.kw, o.kb,
-                   (s.kind::text, s.period, o.id) IN (
+                   o.named AND (s.kind::text, s.period, o.id) IN (
                        SELECT m.kind::text, m.period, m.receipt_id FROM m
                        WHERE m.receipt_id IS NOT NULL
                    ) AS new

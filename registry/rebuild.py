@@ -44,6 +44,7 @@ from registry.aggregation import (
     _month_of_index,
     _UnexpectedLabel,
     _UnknownCountry,
+    country_number_sql,
     freelancer_slices,
 )
 from registry.models import Dimension, PeriodKind, StatisticsStaleMark
@@ -83,16 +84,7 @@ _COUNTED = (  # payments.selectors.counted_receipts, with the IT codes read once
 # Label numbers from parameters: category by purpose code id, country by position (0 = not in the
 # list), province by position in [unknown, *provinces] (per freelancer, below the join).
 _CAT = "COALESCE((%(code_cat)s::int[])[r.purpose_code_id], 0)"
-# Country number by the code's characters: slot ascii(first) * 128 + ascii(second) of a parameter
-# array (``_country_slots``), one subscript per receipt; array_position's linear search, a text
-# comparison per label, took a fifth of the sums statement. A missing character reads as 0, a
-# non-ASCII second one as 127 (no label's slot), and a non-ASCII first one lands past the end
-# (NULL): anything not in the list is 0. remitter_country holds at most two characters.
-COUNTRY_SLOTS = 128 * 128
-_CTRY_SLOT = (
-    "(%(country_slots)s::int[])"
-    "[ascii(r.remitter_country) * 128 + least(ascii(substr(r.remitter_country, 2)), 127) + 1]"
-)
+_CTRY_SLOT = country_number_sql("%(country_slots)s", "r.remitter_country")
 _CTRY = f"COALESCE({_CTRY_SLOT}, 0)"
 _FREELANCERS = f"""
     JOIN (
@@ -166,27 +158,14 @@ _SUMS_UNMATCHED = _SUMS_SQL.format(
 _MARKS_SQL = f"SELECT id FROM {MARKS}"  # noqa: S608
 
 
-def _country_slots(countries: list[str]) -> list[int]:
-    """``_CTRY_SLOT``'s array: the number (position + 1) of each country at its code's slot."""
-    slots = [0] * COUNTRY_SLOTS
-    for number, code in enumerate(countries, 1):
-        if len(code) <= 2 and all(0 < ord(char) < 127 for char in code):
-            first, second = [ord(char) for char in code] + [0] * (2 - len(code))
-            slots[first * 128 + second] = number
-    return slots
-
-
 def _params(labels: _Labels, lo: int = 0, hi: int = 0) -> dict:
-    size = max((pk for pk, _, _ in labels.codes), default=0)
-    code_cat, code_bit = [0] * size, [0] * size
-    for pk, number, bit in labels.codes:
-        code_cat[pk - 1], code_bit[pk - 1] = number, bit
+    code_cat, code_bit = labels.code_arrays()
     nk = len(labels.countries)
     return {
         "code_cat": code_cat,
         "code_bit": [bit << nk for bit in code_bit],
         "country_bit": [1 << i for i in range(nk)],
-        "country_slots": _country_slots(labels.countries),
+        "country_slots": labels.country_slots(),
         "provinces": labels.provinces,
         "unknown": labels.provinces[0],
         "mbits": len(labels.categories) + len(labels.countries),
