@@ -13,8 +13,8 @@ the figures are exactly those of one statement:
   categories and countries, a hash aggregate counts those rows per (period, province, masks),
   and the counts are summed per mask bit: a freelancer counts once in every group whose bit is
   set, which is exactly ``COUNT(DISTINCT freelancer_id)`` per group;
-- per slice, and for the unmatched receipts, the sums and counts per (month, category, country,
-  province): one hash aggregate;
+- per slice, and for the unmatched receipts (in one part per connection, by value_date), the
+  sums and counts per (month, category, country, province): one hash aggregate;
 - the stale marks, read in the same snapshot.
 
 Freelancer slices are disjoint, so their counts add up. Months are looked up by day in a
@@ -81,8 +81,9 @@ _COUNTED = (  # payments.selectors.counted_receipts, with the IT codes read once
     "r.source = 'bank' AND r.reversed_on IS NULL"  # noqa: S608
     f" AND r.purpose_code_id = ANY(ARRAY(SELECT id FROM {PURPOSE_CODES} WHERE is_it))"
 )
-# Label numbers from parameters: category by purpose code id, country by position (0 = not in the
-# list), province by position in [unknown, *provinces] (per freelancer, below the join).
+# Label numbers from parameters: category by purpose code id, country by its code's slot
+# (``country_number_sql``; 0 = not in the list), province by position in [unknown, *provinces]
+# (per freelancer, below the join).
 _CAT = "COALESCE((%(code_cat)s::int[])[r.purpose_code_id], 0)"
 _CTRY_SLOT = country_number_sql("%(country_slots)s", "r.remitter_country")
 _CTRY = f"COALESCE({_CTRY_SLOT}, 0)"
