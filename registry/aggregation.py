@@ -47,6 +47,7 @@ FigureSets = dict[tuple[str, int], dict[str, dict[str, tuple[int, int, int]]]]
 WORD_BITS = 63
 MAX_CATEGORIES = 62
 EVERY_COUNTRY = ["", *sorted(c.alpha_2 for c in pycountry.countries)]
+PROVINCE_LABELS = [UNKNOWN_PROVINCE, *Province.values]
 
 
 def _add(groups: dict[str, list[int]], label: str, cents: int, receipts: int, people: int) -> None:
@@ -152,7 +153,7 @@ def _labels(countries: list[str]) -> _Labels:
         categories=categories,
         codes=[(pk, number[cat], 1 << (number[cat] - 1)) for pk, cat in codes],
         countries=countries,
-        provinces=[UNKNOWN_PROVINCE, *Province.values],
+        provinces=PROVINCE_LABELS,
     )
 
 

@@ -35,6 +35,7 @@ from config.db import fetch_in_snapshot
 from freelancers.models import Freelancer
 from payments.models import PurposeCode, Receipt
 from registry.aggregation import (
+    PROVINCE_LABELS,
     FigureSets,
     _add,
     _add_month_sums,
@@ -77,22 +78,29 @@ _CALENDAR = f"""
     )
 """  # noqa: S608
 _MONTH = "(ARRAY(SELECT mi FROM days))[r.value_date - (SELECT d0 FROM bounds) + 1]"
-_COUNTED = (  # payments.selectors.counted_receipts, with the IT codes read once per statement
-    "r.source = 'bank' AND r.reversed_on IS NULL"  # noqa: S608
-    f" AND r.purpose_code_id = ANY(ARRAY(SELECT id FROM {PURPOSE_CODES} WHERE is_it))"
-)
+# payments.selectors.counted_receipts, with whether each purpose code is IT read once per
+# statement into an array by id (one subscript per receipt instead of a search of the IT ids).
+_IT_CODES = f"""
+    ARRAY(SELECT COALESCE(p.is_it, FALSE)
+          FROM generate_series(1, (SELECT max(id) FROM {PURPOSE_CODES})) AS i(id)
+          LEFT JOIN {PURPOSE_CODES} p ON p.id = i.id ORDER BY i.id)
+"""  # noqa: S608
+_COUNTED = f"r.source = 'bank' AND r.reversed_on IS NULL AND ({_IT_CODES})[r.purpose_code_id]"
 # Label numbers from parameters: category by purpose code id, country by its code's slot
 # (``country_number_sql``; 0 = not in the list), province by position in [unknown, *provinces]
 # (per freelancer, below the join).
 _CAT = "COALESCE((%(code_cat)s::int[])[r.purpose_code_id], 0)"
 _CTRY_SLOT = country_number_sql("%(country_slots)s", "r.remitter_country")
 _CTRY = f"COALESCE({_CTRY_SLOT}, 0)"
+# A CASE compares half as much as array_position over the list (~60 of ~130 ms a half).
+_PROVINCE = (
+    "CASE COALESCE(NULLIF(province, ''), %(unknown)s)::text "
+    + " ".join(f"WHEN %(province_{i})s THEN {i + 1}" for i in range(len(PROVINCE_LABELS)))
+    + " ELSE 0 END"
+)
 _FREELANCERS = f"""
     JOIN (
-        SELECT id, COALESCE(array_position(%(provinces)s::text[],
-                                           COALESCE(NULLIF(province, ''), %(unknown)s)::text), 0)
-                   AS prov
-        FROM {FREELANCERS} WHERE id >= %(lo)s AND id < %(hi)s
+        SELECT id, {_PROVINCE} AS prov FROM {FREELANCERS} WHERE id >= %(lo)s AND id < %(hi)s
     ) fr ON fr.id = r.freelancer_id
 """  # noqa: S608
 _SLICE = "r.freelancer_id >= %(lo)s AND r.freelancer_id < %(hi)s"
@@ -167,7 +175,7 @@ def _params(labels: _Labels, lo: int = 0, hi: int = 0) -> dict:
         "code_bit": [bit << nk for bit in code_bit],
         "country_bit": [1 << i for i in range(nk)],
         "country_slots": labels.country_slots(),
-        "provinces": labels.provinces,
+        **{f"province_{i}": label for i, label in enumerate(labels.provinces)},
         "unknown": labels.provinces[0],
         "mbits": len(labels.categories) + len(labels.countries),
         "lo": lo,

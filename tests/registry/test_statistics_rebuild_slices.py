@@ -10,7 +10,8 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections, transaction
 
-from payments.models import PurposeCode
+from freelancers.models import Freelancer
+from payments.models import PurposeCode, Receipt
 from registry import rebuild
 from registry.aggregation import _figure_sets_orm, _Labels
 from registry.models import PeriodKind, StatisticsPeriod, StatisticsStaleMark
@@ -83,6 +84,11 @@ def test_labels_outside_the_lists_are_reported_not_lost():
     with transaction.atomic():
         many = [f"{a}{b}" for a in "ABCDEFG" for b in "ABCDEFG"]
         assert rebuild.build(kinds=KINDS, countries=many, workers=2) is None
+    # A province outside the choices (written behind the model's back): the ORM queries.
+    matched = Receipt.objects.exclude(freelancer=None).values("freelancer_id")[:1]
+    assert Freelancer.objects.filter(pk__in=matched).update(province="atlantis") == 1
+    with transaction.atomic(), pytest.raises(rebuild._UnexpectedLabel):
+        rebuild.build(kinds=KINDS, countries=[*COUNTRIES, "FR"], workers=2)
 
 
 def test_a_country_is_numbered_by_its_slot_exactly_as_by_its_position_in_the_list():
