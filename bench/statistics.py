@@ -7,7 +7,8 @@ COPY, then in the same run:
 
 1. times the bare SQL GROUP BY that computes the monthly totals (and, for information, the bare
    queries of every breakdown the rebuild stores);
-2. times ``aggregate_statistics --full`` in a child process (target: within 1.5x of the bare query);
+2. times ``aggregate_statistics --full`` in a child process, twice, and takes the faster run, as
+   it takes the faster of two runs of the bare query (target: within 1.5x of the bare query);
 3. checks the published figures (``/api/v1/statistics/monthly/``, also ``group_by=country``)
    equal the bare query's to the cent, receipt for receipt;
 4. times the pandas peer (``read_sql`` + ``groupby``) over the same receipts and checks its totals
@@ -235,8 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         with common.timer() as t_one:
             conn.execute(BARE_ONE_PASS).fetchall()
 
-        full = run_command(["aggregate_statistics", "--full"], env, "statistics-full")
-        t_full = full["seconds"]
+        # Best of two runs, as for the bare query below (one run alone varied by +-8% here).
+        runs = [
+            run_command(["aggregate_statistics", "--full"], env, f"statistics-full-{i}")["seconds"]
+            for i in range(2)
+        ]
+        t_full = min(runs)
         corrupted = None
         if args.corrupt_after_rebuild:
             corrupted = conn.execute(
@@ -253,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         report.add("bare SQL, the same in one GROUPING SETS pass", common.fmt_s(t_one["s"]))
         report.add(
             "full rebuild (aggregate_statistics --full)",
-            f"{common.fmt_s(t_full)} = {t_full / t_bare:.2f}x bare",
+            f"{common.fmt_s(t_full)} = {t_full / t_bare:.2f}x bare"
+            f" (best of {', '.join(common.fmt_s(r) for r in runs)})",
             "<= 1.5x bare",
             t_full <= 1.5 * t_bare,
         )
