@@ -19,6 +19,7 @@ import datetime
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import pycountry
 from django.db import OperationalError, connection
@@ -113,16 +114,20 @@ class _Labels:
     def words(self) -> int:
         return max(1, -(-len(self.countries) // WORD_BITS))
 
+    @cached_property
     def code_arrays(self) -> tuple[list[int], list[int]]:
-        """Category number and bit of each purpose code, at index id - 1 (0: no such code)."""
+        """Category number and bit of each purpose code, at index id - 1 (0: no such code);
+        built once per label set (a statement's slices all pass the same arrays)."""
         size = max((pk for pk, _, _ in self.codes), default=0)
         numbers, bits = [0] * size, [0] * size
         for pk, number, bit in self.codes:
             numbers[pk - 1], bits[pk - 1] = number, bit
         return numbers, bits
 
+    @cached_property
     def country_slots(self) -> list[int]:
-        """``country_number_sql``'s array: each country's number at its code's slot."""
+        """``country_number_sql``'s array: each country's number at its code's slot (16,384
+        entries, built once per label set)."""
         slots = [0] * COUNTRY_SLOTS
         for number, code in enumerate(self.countries, 1):
             if len(code) <= 2 and all(0 < ord(char) < 127 for char in code):
@@ -208,12 +213,12 @@ def _labeled(
             WHERE {where}
         ) r
     """  # noqa: S608
-    numbers, bits = labels.code_arrays()
+    numbers, bits = labels.code_arrays
     return sql, [
         labels.provinces,
         numbers,
         bits,
-        labels.country_slots(),
+        labels.country_slots,
         *inner_params,
         *where_params,
     ]

@@ -167,19 +167,18 @@ _SUMS_UNMATCHED = _SUMS_SQL.format(
 _MARKS_SQL = f"SELECT id FROM {MARKS}"  # noqa: S608
 
 
-def _params(labels: _Labels, lo: int = 0, hi: int = 0) -> dict:
-    code_cat, code_bit = labels.code_arrays()
+def _params(labels: _Labels) -> dict:
+    """The labels' parameters, the same for every statement of a rebuild."""
+    code_cat, code_bit = labels.code_arrays
     nk = len(labels.countries)
     return {
         "code_cat": code_cat,
         "code_bit": [bit << nk for bit in code_bit],
         "country_bit": [1 << i for i in range(nk)],
-        "country_slots": labels.country_slots(),
+        "country_slots": labels.country_slots,
         **{f"province_{i}": label for i, label in enumerate(labels.provinces)},
         "unknown": labels.provinces[0],
         "mbits": len(labels.categories) + len(labels.countries),
-        "lo": lo,
-        "hi": hi,
     }
 
 
@@ -234,10 +233,14 @@ def build(
     # took 27-33 s instead of 20 s; on a quarter of the freelancers the planner hashes the
     # per-freelancer groups (millions, cache misses) instead of grouping them in index order.
     bounds = freelancer_slices(workers)
-    tasks: list[tuple[str, dict]] = [(_PEOPLE_SQL, _params(labels, lo, hi)) for lo, hi in bounds]
-    tasks += [(_SUMS_MATCHED, _params(labels, lo, hi)) for lo, hi in bounds]
+    params = _params(labels)
+    tasks: list[tuple[str, dict]] = [
+        (sql, {**params, "lo": lo, "hi": hi})
+        for sql in (_PEOPLE_SQL, _SUMS_MATCHED)
+        for lo, hi in bounds
+    ]
     tasks += [
-        (_SUMS_UNMATCHED, {**_params(labels), "part": i, "next_part": i + 1, "parts": workers})
+        (_SUMS_UNMATCHED, {**params, "part": i, "next_part": i + 1, "parts": workers})
         for i in range(workers)
     ]
     tasks.append((_MARKS_SQL, {}))

@@ -94,7 +94,7 @@ def test_labels_outside_the_lists_are_reported_not_lost():
 def test_a_country_is_numbered_by_its_slot_exactly_as_by_its_position_in_the_list():
     labels = ["", "AE", "G", "US", "ZZ", "Ü1", "A\x7f"]  # the last two get no slot: never found
     values = ["", "AE", "ae", "A", "G", "GB", "US", "ZZ", "Z", "Ü1", "ÜS", "UÜ", "U€", "A\x7f", "€"]
-    slots = _Labels(categories=[], codes=[], countries=labels, provinces=[]).country_slots()
+    slots = _Labels(categories=[], codes=[], countries=labels, provinces=[]).country_slots
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT r.remitter_country, {rebuild._CTRY}"  # noqa: S608
