@@ -13,7 +13,13 @@ from payments.models import PurposeCode, Receipt
 from payments.signals import receipts_changed
 from registry import periods as P
 from registry.aggregation import _figure_sets_orm, figure_sets
-from registry.models import Dimension, PeriodKind, StatisticsPeriod, StatisticsRevision
+from registry.models import (
+    Dimension,
+    PeriodKind,
+    StatisticsPeriod,
+    StatisticsRevision,
+    StatisticsStaleMark,
+)
 from registry.reports import fiscal_year_rows, monthly_rows, registration_rows
 from registry.selectors import figures_queryset, stored_figures
 from registry.services import (
@@ -126,6 +132,32 @@ def test_receipts_changed_marks_month_and_fiscal_year_stale_in_the_senders_trans
         (PeriodKind.MONTH, 202406),
     ]
     assert not StatisticsPeriod.objects.exists()  # ingestion appends marks, never locks periods
+
+
+def test_marks_of_one_recorded_receipt_name_it_for_its_month_and_fiscal_year():
+    recorded = receipt("2024-07-01", "5.00")
+    assert statistics_mark_stale(months={datetime.date(2024, 7, 1)}, added=[recorded.pk]) == 2
+    marks = StatisticsStaleMark.objects.values_list("kind", "period", "receipt_id")
+    assert sorted(marks) == [
+        (PeriodKind.FISCAL_YEAR, 2024, recorded.pk),
+        (PeriodKind.MONTH, 202407, recorded.pk),
+    ]
+
+
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"), reason="PostgreSQL"
+)
+@pytest.mark.parametrize("batched", [False, True])
+def test_marks_naming_a_receipt_that_was_not_recorded_are_not_written(batched):
+    from config.db import fetch_prepared_batch
+
+    missing = (Receipt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+    batch = [] if batched else None
+    statistics_mark_stale(months={datetime.date(2024, 7, 1)}, added=[missing], batch=batch)
+    if batched:
+        with transaction.atomic():
+            fetch_prepared_batch(batch)
+    assert not StatisticsStaleMark.objects.exists()
 
 
 @pytest.mark.skipif(not settings.CELERY_TASK_ALWAYS_EAGER, reason="eager Celery only")
