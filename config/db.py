@@ -3,17 +3,19 @@
 Django's PostgreSQL backend binds parameters on the client (psycopg's ``ClientCursor``), so
 PostgreSQL parses and plans every statement each time it runs. For a statement that runs on every
 delivery that planning is a third of its cost (the one-statement remittance insert: about 0.6 ms
-of 2 ms, bench/RESULTS.md). ``fetch_prepared`` runs such a statement through a server-side binding
-psycopg cursor with ``prepare=True``: psycopg prepares it once per connection and reuses the plan.
-Database errors are Django's, and the statement shows in ``connection.queries`` when queries are
-logged (tests count them), as any other; on SQLite ``fetch_prepared`` is a plain query, so a
-caller with portable SQL needs no branch. ``DB_PREPARED_STATEMENTS=false`` (config/settings/base.py,
-for a transaction-pooling PgBouncer older than 1.21) turns preparing off; the statements then run
-as they are.
+of 2 ms, bench/RESULTS.md). ``fetch_prepared`` and ``fetch_prepared_batch`` prepare such a
+statement once per connection (SQL ``PREPARE``) and run it with ``EXECUTE``, a batch of them in
+one message and one round trip. Database errors are Django's, and the statements show in
+``connection.queries`` when queries are logged (tests count them), as any other; on SQLite
+``fetch_prepared`` is a plain query, so a caller with portable SQL needs no branch.
+``DB_PREPARED_STATEMENTS=false`` (config/settings/base.py, for a transaction-pooling PgBouncer
+older than 1.21) turns preparing off; the statements then run as they are, their values inlined.
 """
 
+import re
 import threading
 import time
+import weakref
 from typing import Any
 
 from django.db import connection
@@ -21,30 +23,29 @@ from django.db import connection
 
 def fetch_prepared(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
     """Run ``sql`` (``%s`` or ``%(name)s`` placeholders) with ``params`` and return its rows (an
-    empty list for a statement that returns none). Prepared on PostgreSQL; elsewhere (SQLite) it
-    runs through Django's cursor as any query."""
+    empty list for a statement that returns none). Prepared on PostgreSQL (a batch of one,
+    ``fetch_prepared_batch``); elsewhere (SQLite) it runs through Django's cursor as any query."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else []
-    import psycopg
-
-    connection.ensure_connection()
-    start = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        rows = cursor.fetchall() if cursor.description else []
-    _log([sql], start, "prepared")
-    return rows
+    return fetch_prepared_batch([(sql, params)])[0]
 
 
 def fetch_prepared_batch(
     statements: list[tuple[str, dict[str, Any] | list[Any]]], *, commit: bool = False
 ) -> list[list]:
-    """Run ``statements`` in order in one round trip (psycopg's pipeline mode; inside a
-    transaction its BEGIN goes in the same round trip) and return each one's rows. Each is
-    prepared as in ``fetch_prepared``; an error in one raises after the batch, as Django's
-    error, and the statements after it did not run. PostgreSQL only.
+    """Run ``statements`` in order in one round trip and return each one's rows.
+
+    The batch goes to PostgreSQL as ONE message of the simple query protocol (a BEGIN when the
+    caller's transaction has not started yet, one ``EXECUTE`` per statement, and the COMMIT when
+    asked), so the server wakes once per batch, not once per statement as in psycopg's pipeline
+    mode, which flushes every statement separately. Each statement is prepared once per
+    connection with SQL ``PREPARE``, declaring the parameter types psycopg itself would send,
+    and its parameters travel as literals quoted by psycopg (``Transformer.as_literal``); with
+    prepared statements turned off (``DB_PREPARED_STATEMENTS=false``) each statement is sent
+    whole, its values inlined the same way. An error in one statement raises, as Django's error,
+    and the statements after it did not run. PostgreSQL only.
 
     ``commit=True`` (from a caller whose ``transaction.atomic`` block holds nothing else) ends
     the batch with COMMIT, in the same round trip, when that block is the outermost one and
@@ -52,7 +53,9 @@ def fetch_prepared_batch(
     it) and runs the ``on_commit`` callbacks as usual. In a savepoint (an enclosing transaction,
     as in the tests) nothing is committed and the enclosing block decides. After an error the
     transaction is not committed, and the block rolls it back."""
-    import psycopg
+    from psycopg import adapt, pq
+    from psycopg import errors as pg_errors
+    from psycopg.generators import execute
 
     if commit and not connection.in_atomic_block:
         raise RuntimeError("commit=True needs a transaction.atomic block")
@@ -61,19 +64,90 @@ def fetch_prepared_batch(
     start = time.monotonic()
     raw = connection.connection
     with connection.wrap_database_errors:
-        cursors = [psycopg.Cursor(raw) for _ in statements]
-        try:
-            with raw.pipeline():
-                for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                    cursor.execute(sql, params, prepare=True)
-                if commit:
-                    raw.execute("COMMIT")
-            results = [cursor.fetchall() if cursor.description else [] for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                cursor.close()
-    _log([sql for sql, _ in statements] + ["COMMIT"] * commit, start, "prepared, batched")
-    return results
+        transformer = adapt.Transformer(raw)
+        parts = [_executable(raw, transformer, sql, params) for sql, params in statements]
+        # psycopg opens a transaction lazily, before a connection's first statement in it; this
+        # message goes past psycopg, so it says BEGIN itself.
+        first = 0
+        if not raw.autocommit and raw.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            parts.insert(0, b"BEGIN")
+            first = 1
+        if commit:
+            parts.append(b"COMMIT")
+        raw.pgconn.send_query(b"; ".join(parts))
+        results = raw.wait(execute(raw.pgconn))
+        for result in results:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                error = pg_errors.error_from_result(result, encoding=raw.info.encoding)
+                if isinstance(error, pg_errors.InvalidSqlStatementName):
+                    # Something deallocated the connection's statements (DISCARD ALL, or
+                    # psycopg's own DEALLOCATE ALL after a rollback): prepare them anew next time.
+                    _sql_prepared.pop(raw, None)
+                raise error
+        rows = []
+        for result in results[first : first + len(statements)]:
+            if result.status != pq.ExecStatus.TUPLES_OK:
+                rows.append([])
+                continue
+            transformer.set_pgresult(result)
+            rows.append(transformer.load_rows(0, result.ntuples, tuple))
+    how = "prepared, batched" if len(statements) > 1 or commit else "prepared"
+    _log([sql for sql, _ in statements] + ["COMMIT"] * commit, start, how)
+    return rows
+
+
+# psycopg placeholders: %(name)s, %s, and %% for a literal %.
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
+# Per connection: (sql, parameter types) -> the name of its SQL-level prepared statement.
+_sql_prepared: "weakref.WeakKeyDictionary[Any, dict[tuple, bytes]]" = weakref.WeakKeyDictionary()
+
+
+def _executable(raw, transformer, sql: str, params: dict[str, Any] | list[Any]) -> bytes:
+    """``sql`` with ``params`` as one statement of a simple-query message: ``EXECUTE`` of the
+    connection's prepared statement for it (prepared here first, in a round trip of its own, the
+    first time), or the statement itself with its values inlined when preparing is off."""
+    values: list[Any] = []
+    numbers: dict[str, int] = {}
+
+    def positional(match: re.Match) -> str:
+        if match.group(0) == "%%":
+            return "%"
+        name = match.group(1)
+        if name is None:
+            values.append(params[len(values)])
+            return f"${len(values)}"
+        if name not in numbers:
+            values.append(params[name])
+            numbers[name] = len(values)
+        return f"${numbers[name]}"
+
+    text = _PLACEHOLDER.sub(positional, sql)
+    literals = [b"NULL" if value is None else transformer.as_literal(value) for value in values]
+    if raw.prepare_threshold is None:
+        return re.sub(rb"\$(\d+)", lambda m: literals[int(m.group(1)) - 1], text.encode())
+    from psycopg.adapt import PyFormat
+
+    transformer.dump_sequence(values, [PyFormat.AUTO] * len(values))
+    key = (sql, transformer.types)
+    names = _sql_prepared.setdefault(raw, {})
+    name = names.get(key)
+    if name is None:
+        name = f"portal_batch_{len(names) + 1}".encode()
+        types = ", ".join(_type_name(transformer, oid) for oid in transformer.types)
+        declared = f" ({types})" if values else ""
+        raw.execute(f"PREPARE {name.decode()}{declared} AS {text}")
+        names[key] = name
+    if not values:
+        return b"EXECUTE " + name
+    return b"EXECUTE " + name + b"(" + b", ".join(literals) + b")"
+
+
+def _type_name(transformer, oid: int) -> str:
+    """The SQL name of the type psycopg would send a parameter as (``unknown``: inferred)."""
+    info = transformer.adapters.types.get(oid) if oid else None
+    if info is None:
+        return "unknown"
+    return f"{info.name}[]" if oid == info.array_oid else info.name
 
 
 def fetch_in_snapshot(

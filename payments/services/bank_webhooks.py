@@ -660,6 +660,12 @@ def _store_new_remittance(
         )
     }
     delivery.update(_body_columns(meta, body, full_body=True))
+    # A duplicate's log row keeps the body as ``_record`` keeps it (cut at the rejected-body
+    # limit); None where that is the body itself.
+    duplicate = _body_columns(meta, body)
+    same = duplicate["body"] == delivery["body"]
+    delivery["duplicate_body"] = None if same else duplicate["body"]
+    delivery["duplicate_body_truncated"] = None if same else duplicate["body_truncated"]
     try:
         with transaction.atomic():
             outcome = remittance_insert_new(
@@ -679,8 +685,7 @@ def _store_new_remittance(
         return None
     if outcome.receipt_id is not None:
         return DeliveryResult(201, {"status": "accepted", "id": event.id})
-    if outcome.purpose_ok and outcome.stored_event == (event.type, event.data):
-        _record(meta, body, outcome=WebhookDelivery.Outcome.DUPLICATE, response_status=200)
+    if outcome.duplicate:
         return DeliveryResult(200, {"status": "duplicate", "id": event.id})
     return None
 

@@ -11,11 +11,13 @@ key's advisory lock:
   delivery record are inserted, each only if the one before it was (``ON CONFLICT DO NOTHING``
   and ``RETURNING`` chain them), and the event only if the reference is not recorded yet (exact
   under the lock), so the statement writes all three rows or none;
+- a redelivery of an event stored with the same data (and a purpose code still valid) is logged
+  as a duplicate by the same statement, which then writes that delivery row alone;
 - the statistics marks (``receipts_changed`` receivers, given the statement ``batch``) follow in
   the same round trip, naming the receipt by an id taken beforehand from its sequence, and so
   does the COMMIT when the caller's block is the outermost: one round trip in all.
 
-Anything else (a redelivery, a reference already recorded, a purpose code to refuse, a race) is
+Anything else (a reference already recorded, a purpose code to refuse, a conflict, a race) is
 reported to the caller, which takes the general path: that path stays the one definition of every
 answer, and this one must leave exactly the rows it would (tests/payments/test_remittance_insert.py
 compares the two).
@@ -87,23 +89,34 @@ r AS (
     FROM e CROSS JOIN p LEFT JOIN a ON true LEFT JOIN v ON true
     RETURNING id
 ),
+s AS (SELECT type, data FROM {event} WHERE bank_id = %(bank_id)s AND event_id = %(event_id)s),
 w AS (
     INSERT INTO {delivery} (
         id, bank_id, bank_code, received_at, remote_addr, signature_header, content_type,
         content_length, user_agent, body, body_truncated, body_sha256, signature_verdict,
         outcome, response_status, event_id, event_type, detail
     )
-    SELECT e.delivery_id, %(bank_id)s, %(bank_code)s, %(now)s, %(remote_addr)s,
-           %(signature_header)s, %(content_type)s, %(content_length)s, %(user_agent)s, %(body)s,
-           %(body_truncated)s, %(body_sha256)s, 'valid', 'accepted', 201, %(event_id)s,
-           'remittance.credited', ''
-    FROM e, r
-    RETURNING id
+    SELECT d.id, %(bank_id)s, %(bank_code)s, %(now)s, %(remote_addr)s, %(signature_header)s,
+           %(content_type)s, %(content_length)s, %(user_agent)s, n.body, n.body_truncated,
+           %(body_sha256)s, 'valid', n.outcome, n.status, %(event_id)s, 'remittance.credited', ''
+    FROM d CROSS JOIN LATERAL (
+        -- Recorded: the event and its receipt.
+        SELECT %(body)s AS body, %(body_truncated)s AS body_truncated, 'accepted' AS outcome,
+               201 AS status
+        FROM e, r
+        UNION ALL
+        -- A redelivery of a stored event with the same data (jsonb equality: parsed values, as
+        -- the contract's "identical"), its purpose code still valid: logged as a duplicate,
+        -- with the body as the general path keeps it.
+        SELECT coalesce(%(duplicate_body)s, %(body)s),
+               coalesce(%(duplicate_body_truncated)s, %(body_truncated)s), 'duplicate', 200
+        FROM s, p
+        WHERE NOT p.retired AND s.type = 'remittance.credited' AND s.data = %(data)s::jsonb
+          AND NOT EXISTS (SELECT FROM e)
+    ) AS n
+    RETURNING response_status
 )
-SELECT (SELECT count(*) FROM p WHERE NOT p.retired), (SELECT count(*) FROM e),
-       (SELECT id FROM r), (SELECT count(*) FROM w),
-       (SELECT array[type, data::text] FROM {event}
-        WHERE bank_id = %(bank_id)s AND event_id = %(event_id)s)
+SELECT (SELECT count(*) FROM e), (SELECT id FROM r), (SELECT response_status FROM w)
 """.format(**_T)  # noqa: S608 - table names from the models, values as parameters
 
 
@@ -129,14 +142,11 @@ def _receipt_id_take() -> int:
 
 @dataclass(frozen=True)
 class InsertOutcome:
-    """What the statement did. ``receipt_id`` is set only when everything was recorded; when it
-    is not, nothing was written."""
+    """What the statement did: recorded the receipt (``receipt_id`` is set), logged a
+    redelivery of the stored event as a duplicate (``duplicate``), or nothing at all."""
 
     receipt_id: int | None
-    # The purpose code is known and not retired (else the general path answers 400 first).
-    purpose_ok: bool
-    # The (type, data) already stored under this bank's event id, as seen by the statement.
-    stored_event: tuple[str, dict] | None
+    duplicate: bool
 
 
 def remittance_insert_new(
@@ -153,12 +163,14 @@ def remittance_insert_new(
 
     ``data`` is the event's canonical data (``bank_webhooks.event_parse``); ``delivery`` holds the
     WebhookDelivery columns the caller knows (bank_code, remote_addr, signature_header,
-    content_type, content_length, user_agent, body, body_truncated, body_sha256).
-    PostgreSQL only; must run inside ``transaction.atomic``. Serialises on the receipt key like
-    ``receipt_record`` (so an early reversal committed before the lock is seen, and one committed
-    after it sees this receipt). Sends ``receipts_changed`` (naming the receipt, with the batch)
-    before the statements run; ``commit=True`` (a caller whose atomic block holds nothing else)
-    commits in the same round trip when that block is the outermost
+    content_type, content_length, user_agent, body, body_truncated, body_sha256), and may hold
+    duplicate_body and duplicate_body_truncated: a duplicate's log row, where it differs from the
+    accepted one's. Returns whether a redelivery of the stored event was logged as a duplicate
+    instead. PostgreSQL only; must run inside ``transaction.atomic``. Serialises on the receipt
+    key like ``receipt_record`` (so an early reversal committed before the lock is seen, and one
+    committed after it sees this receipt). Sends ``receipts_changed`` (naming the receipt, with
+    the batch) before the statements run; ``commit=True`` (a caller whose atomic block holds
+    nothing else) commits in the same round trip when that block is the outermost
     (``config.db.fetch_prepared_batch``).
     """
     reference = data["reference"]
@@ -183,6 +195,8 @@ def remittance_insert_new(
         "tax": Decimal(data["tax_withheld_pkr"]),
         "remitter_name": data["remitter"]["name"],
         "remitter_country": data["remitter"]["country"],
+        "duplicate_body": None,
+        "duplicate_body_truncated": None,
         **delivery,
     }
     # The lock, then the statement (a snapshot taken after the lock), then the receivers' marks.
@@ -195,9 +209,6 @@ def remittance_insert_new(
     receipts_changed.send(
         sender=Receipt, months={value_date.replace(day=1)}, added=[receipt_id], batch=batch
     )
-    _, [(purpose_ok, events, inserted, deliveries, stored)], *_ = fetch_prepared_batch(
-        batch, commit=commit
-    )
-    recorded = purpose_ok == 1 and events == 1 and inserted == receipt_id and deliveries == 1
-    stored_event = (stored[0], json.loads(stored[1])) if stored else None
-    return InsertOutcome(receipt_id if recorded else None, purpose_ok == 1, stored_event)
+    _, [(events, inserted, status)], *_ = fetch_prepared_batch(batch, commit=commit)
+    recorded = events == 1 and inserted == receipt_id and status == 201
+    return InsertOutcome(receipt_id if recorded else None, status == 200)

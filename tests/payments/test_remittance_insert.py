@@ -170,6 +170,43 @@ def test_redeliveries_and_conflicts_answer_the_same_way(client, bank, monkeypatc
     assert [status for status, _ in answers] == [201, 200, 200, 409, 409]
 
 
+def test_a_redelivery_longer_than_the_kept_body_is_logged_the_same_way(client, bank, monkeypatch):  # noqa: F811
+    first = event("remittance.credited", remittance())
+    # White space the contract allows, past the limit a duplicate's logged body is cut at.
+    padded = json.dumps(first, indent=400).encode()
+    assert len(padded) > WebhookDelivery.REJECTED_BODY_LIMIT
+
+    def deliver(raw: bytes) -> int:
+        return post(client, "HBL", None, raw=raw).status_code
+
+    outcomes = []
+    for general in (False, True):
+        clear()
+        if general:
+            general_path_only(monkeypatch)
+        outcomes.append(([deliver(padded), deliver(padded)], rows()))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == [201, 200]
+    kept = {row[3]: (len(row[7]), row[8]) for row in outcomes[0][1]["deliveries"]}
+    assert kept == {"accepted": (len(padded), False), "duplicate": (4096, True)}
+
+
+def test_a_redelivery_is_logged_by_the_statement_itself(client, bank):  # noqa: F811
+    first = event("remittance.credited", remittance())
+    assert post(client, "HBL", first).status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, "HBL", first).status_code == 200
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 3, statements  # the lock, the statement, the marks (none written)
+    assert list(
+        WebhookDelivery.objects.order_by("id").values_list("outcome", "response_status")
+    ) == [("accepted", 201), ("duplicate", 200)]
+    assert (
+        BankEvent.objects.count() == 1
+        and not StatisticsStaleMark.objects.filter(receipt_id__isnull=True).exists()
+    )
+
+
 def test_unknown_and_retired_purpose_codes_answer_400_the_same_way(client, bank, monkeypatch):  # noqa: F811
     PurposeCode.objects.create(code="9999", description="Retired", category="Other", retired=True)
     answers, left = replay(
@@ -276,7 +313,7 @@ def test_the_statement_writes_nothing_when_it_records_nothing(client, bank):  # 
             now=timezone.now(),
             delivery=DELIVERY,
         )
-    assert outcome.receipt_id is None and outcome.purpose_ok and outcome.stored_event is None
+    assert outcome.receipt_id is None and not outcome.duplicate
     assert rows() == before
 
 

@@ -1,0 +1,107 @@
+"""config.db: hot statements prepared once per connection, a batch in one message (PostgreSQL)."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from config.db import fetch_prepared, fetch_prepared_batch
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"), reason="PostgreSQL"
+    ),
+]
+
+# Every kind of value the webhook's statements bind, with characters that need quoting.
+VALUES = {
+    "number": 9_007_199_254_740_993,
+    "money": Decimal("1250.05"),
+    "text": "O'Brien \\ 50% $1 ☕",
+    "day": datetime.date(2024, 2, 29),
+    "moment": datetime.datetime(2024, 6, 30, 23, 59, 59, 123456, tzinfo=datetime.UTC),
+    "flag": True,
+    "nothing": None,
+}
+SQL = (
+    "SELECT %(number)s::bigint, %(money)s::numeric, %(text)s::text, %(day)s::date,"
+    " %(moment)s::timestamptz, %(flag)s::boolean, %(nothing)s::text, %(number)s::bigint + 1,"
+    " '100%%'"
+)
+EXPECTED = [(*VALUES.values(), VALUES["number"] + 1, "100%")]
+
+
+@pytest.fixture(params=["prepared", "inlined"])
+def preparing(request, monkeypatch):
+    connection.ensure_connection()
+    if request.param == "inlined":  # DB_PREPARED_STATEMENTS=false
+        monkeypatch.setattr(connection.connection, "prepare_threshold", None)
+    return request.param
+
+
+def test_values_come_back_as_they_went_in(preparing):
+    assert fetch_prepared(SQL, VALUES) == EXPECTED
+    assert fetch_prepared(SQL, {**VALUES, "nothing": "x"})[0][6] == "x"
+    assert fetch_prepared("SELECT %s::int + %s::int", [2, 3]) == [(5,)]
+
+
+def test_a_batch_runs_in_order_and_returns_each_statements_rows(preparing):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE batch_probe (n int)")
+    with transaction.atomic():
+        rows = fetch_prepared_batch(
+            [
+                ("INSERT INTO batch_probe VALUES (%s), (%s)", [1, 2]),
+                ("SELECT count(*) FROM batch_probe", []),
+                (SQL, VALUES),
+            ]
+        )
+    assert rows == [[], [(2,)], EXPECTED]
+
+
+def test_an_error_raises_as_djangos_and_stops_the_batch(preparing):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE batch_probe (n int PRIMARY KEY)")
+    with pytest.raises(DatabaseError):
+        with transaction.atomic():
+            fetch_prepared_batch(
+                [
+                    ("INSERT INTO batch_probe VALUES (%s)", [1]),
+                    ("INSERT INTO batch_probe VALUES (%s)", [1]),
+                    ("INSERT INTO batch_probe VALUES (%s)", [2]),
+                ]
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM batch_probe")
+        assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_deallocated_under_the_connection_are_prepared_again():
+    assert fetch_prepared(SQL, VALUES) == EXPECTED
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError, match="does not exist"):
+        fetch_prepared(SQL, VALUES)
+    assert fetch_prepared(SQL, VALUES) == EXPECTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committing_batch_commits_in_its_own_message():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE batch_commit_probe (n int)")
+    try:
+        with transaction.atomic():
+            fetch_prepared_batch([("INSERT INTO batch_commit_probe VALUES (%s)", [7])], commit=True)
+            # Committed already: another connection sees the row before the block exits.
+            other = connection.copy()
+            with other.cursor() as cursor:
+                cursor.execute("SELECT n FROM batch_commit_probe")
+                assert cursor.fetchall() == [(7,)]
+            other.close()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE batch_commit_probe")
