@@ -12,6 +12,7 @@ one message and one round trip. Database errors are Django's, and the statements
 older than 1.21) turns preparing off; the statements then run as they are, their values inlined.
 """
 
+import functools
 import re
 import threading
 import time
@@ -102,26 +103,33 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
 _sql_prepared: "weakref.WeakKeyDictionary[Any, dict[tuple, bytes]]" = weakref.WeakKeyDictionary()
 
 
-def _executable(raw, transformer, sql: str, params: dict[str, Any] | list[Any]) -> bytes:
-    """``sql`` with ``params`` as one statement of a simple-query message: ``EXECUTE`` of the
-    connection's prepared statement for it (prepared here first, in a round trip of its own, the
-    first time), or the statement itself with its values inlined when preparing is off."""
-    values: list[Any] = []
-    numbers: dict[str, int] = {}
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
+    """``sql`` with psycopg's placeholders as ``$1``, ``$2``...; and the parameter names in that
+    order (``%(name)s``), or how many there are (``%s``)."""
+    names: dict[str, int] = {}
+    count = 0
 
-    def positional(match: re.Match) -> str:
+    def number(match: re.Match) -> str:
+        nonlocal count
         if match.group(0) == "%%":
             return "%"
         name = match.group(1)
         if name is None:
-            values.append(params[len(values)])
-            return f"${len(values)}"
-        if name not in numbers:
-            values.append(params[name])
-            numbers[name] = len(values)
-        return f"${numbers[name]}"
+            count += 1
+            return f"${count}"
+        return f"${names.setdefault(name, len(names) + 1)}"
 
-    text = _PLACEHOLDER.sub(positional, sql)
+    text = _PLACEHOLDER.sub(number, sql)
+    return text, tuple(names) if names else count
+
+
+def _executable(raw, transformer, sql: str, params: dict[str, Any] | list[Any]) -> bytes:
+    """``sql`` with ``params`` as one statement of a simple-query message: ``EXECUTE`` of the
+    connection's prepared statement for it (prepared here first, in a round trip of its own, the
+    first time), or the statement itself with its values inlined when preparing is off."""
+    text, order = _numbered(sql)
+    values = [params[name] for name in order] if isinstance(order, tuple) else list(params)
     literals = [b"NULL" if value is None else transformer.as_literal(value) for value in values]
     if raw.prepare_threshold is None:
         return re.sub(rb"\$(\d+)", lambda m: literals[int(m.group(1)) - 1], text.encode())
