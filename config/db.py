@@ -65,7 +65,10 @@ def fetch_prepared_batch(
     start = time.monotonic()
     raw = connection.connection
     with connection.wrap_database_errors:
-        transformer = adapt.Transformer(raw)
+        transformer = _transformers.get(raw)
+        if transformer is None:
+            # Kept per connection, as a psycopg cursor keeps its own: its dumpers stay cached.
+            transformer = _transformers[raw] = adapt.Transformer(raw)
         parts = [_executable(raw, transformer, sql, params) for sql, params in statements]
         # psycopg opens a transaction lazily, before a connection's first statement in it; this
         # message goes past psycopg, so it says BEGIN itself.
@@ -101,6 +104,7 @@ def fetch_prepared_batch(
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
 # Per connection: (sql, parameter types) -> the name of its SQL-level prepared statement.
 _sql_prepared: "weakref.WeakKeyDictionary[Any, dict[tuple, bytes]]" = weakref.WeakKeyDictionary()
+_transformers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
 
 
 @functools.lru_cache(maxsize=256)
