@@ -5,12 +5,16 @@
 One gunicorn (the production settings via ``bench.settings``, on PostgreSQL) serves both the real
 endpoint ``POST /api/v1/webhooks/banks/BENCH/`` and the bare baseline ``/bench/baseline/`` (checks
 the HMAC, inserts one row with raw SQL). wrk (``bench/wrk/replay.lua``) replays pre-generated,
-correctly signed ``remittance.credited`` bodies from 32 connections for the duration:
+correctly signed ``remittance.credited`` bodies from 32 connections for the duration, which is
+shared by ``--rounds`` (3) rounds of the three loads in turn, so that the machine's own drift in
+speed falls on all three alike (each load's figures add its slices up):
 
 1. baseline, unique references;
 2. real endpoint, unique references;
 3. real endpoint, 30% redeliveries (byte-identical repeats of earlier events);
-4. the dj-stripe peer (a throwaway project, same gunicorn settings) receiving signed Stripe events.
+
+and then the dj-stripe peer (a throwaway project, same gunicorn settings) receiving signed Stripe
+events.
 
 Reported: requests/s, p50/p99 latency, errors. Checked (exit 1 when wrong): every answer is 200 or
 201, and afterwards the database holds exactly one receipt per unique reference sent, with as many
@@ -188,6 +192,50 @@ def verify_real(
     )
 
 
+# The three kinds of load: label, run id prefix, share of redeliveries, plan seed.
+KINDS = (
+    ("baseline", "base", 0.0, 11),
+    ("webhook unique", "uniq", 0.0, 12),
+    ("webhook 30% redelivered", "redl", 0.3, 13),
+)
+
+
+def verify_baseline(report: common.Report, run_id: str, result: dict) -> None:
+    with common.admin_connect(DB) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM bench_baseline_receipt WHERE event_id LIKE %s",
+            [f"evt-{run_id}-%"],
+        ).fetchone()[0]
+    report.check(
+        result["statuses"].get("201", 0) <= rows <= sum(result["sent"].values()),
+        f"baseline: {rows} rows for {result['statuses'].get('201', 0)} answers 201",
+    )
+
+
+def combined(results: list[dict]) -> dict:
+    """One wrk result for the slices of one kind: requests and time added up, the median of the
+    slices' p50 and the worst of their p99, errors and statuses added up."""
+    requests = sum(r["requests"] for r in results)
+    seconds = sum(r["duration_us"] for r in results) / 1e6
+    errors: dict[str, int] = {}
+    statuses: dict[str, int] = {}
+    for r in results:
+        for key, value in r["errors"].items():
+            errors[key] = errors.get(key, 0) + value
+        for key, value in r["statuses"].items():
+            statuses[key] = statuses.get(key, 0) + value
+    p50s = sorted(r["p50_us"] for r in results)
+    return {
+        "requests": requests,
+        "rps": requests / seconds,
+        "p50_us": p50s[len(p50s) // 2],
+        "p99_us": max(r["p99_us"] for r in results),
+        "errors": errors,
+        "statuses": statuses,
+        "wrapped": any(r["wrapped"] for r in results),
+    }
+
+
 def add_load_rows(
     report: common.Report, label: str, result: dict, baseline_rps: float | None
 ) -> None:
@@ -218,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-peer", action="store_true", help="skip the dj-stripe peer")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="baseline and webhook slices take turns this many times (the duration is shared)",
+    )
     args = parser.parse_args(argv)
     size = common.size_of(args, "stats_receipts")
     duration = size["duration"]
@@ -228,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     port = common.free_port()
     base_url = f"http://127.0.0.1:{port}"
     tmp = common.logs_dir()
-    count = MAX_RATE * (duration + 5)
+    rounds = max(1, args.rounds)
+    slice_s = max(1, round(duration / rounds))
+    count = MAX_RATE * (slice_s + 5)
     report.add(
         "duration / connections / gunicorn",
-        f"{duration}s / {args.connections} / {common.gunicorn_workers()} "
+        f"{rounds} x {slice_s}s each / {args.connections} / {common.gunicorn_workers()} "
         f"{common.gunicorn_class()} workers, {os.cpu_count()} cores",
     )
     wsgi = os.environ.get("BENCH_WSGI", "config.wsgi:application")
@@ -246,39 +302,44 @@ def main(argv: list[str] | None = None) -> int:
         run_wrk(base_url + REAL_PATH, warm, args.connections, 2)
         run_wrk(base_url + BASELINE_PATH, warm, args.connections, 2)
 
-        plan = payloads.build_plan(
-            tmp / "baseline.txt", "base", count, WRK_THREADS, 0.0, account_freelancers, seed=11
-        )
-        baseline = run_wrk(base_url + BASELINE_PATH, plan, args.connections, duration)
+        # Baseline, unique and redelivered slices take turns, ``rounds`` times, so that the
+        # machine's slower and faster phases (this 2-core machine's own speed drifts by tens of
+        # percent from one minute to the next) fall on all three alike.
+        slices: dict[str, list[dict]] = {label: [] for label, *_ in KINDS}
+        for round_ in range(rounds):
+            for label, run_id, share, seed in KINDS:
+                run_id = f"{run_id}{round_}"
+                plan = payloads.build_plan(
+                    tmp / f"{run_id}.txt",
+                    run_id,
+                    count,
+                    WRK_THREADS,
+                    share,
+                    account_freelancers,
+                    seed=seed + 100 * round_,
+                )
+                if label == "baseline":
+                    result = run_wrk(base_url + BASELINE_PATH, plan, args.connections, slice_s)
+                    verify_baseline(report, run_id, result)
+                else:
+                    result = run_wrk(base_url + REAL_PATH, plan, args.connections, slice_s)
+                    settled = settle(port, REAL_PATH, plan, result, args.connections)
+                    verify_real(
+                        report, f"{label}, round {round_ + 1}", run_id, plan, result, settled
+                    )
+                slices[label].append(result)
+        baseline = combined(slices["baseline"])
         add_load_rows(report, "baseline", baseline, None)
-        with common.admin_connect(DB) as conn:
-            rows = conn.execute(
-                "SELECT count(*) FROM bench_baseline_receipt WHERE event_id LIKE 'evt-base-%%'"
-            ).fetchone()[0]
-        report.check(
-            baseline["statuses"].get("201", 0) <= rows <= sum(baseline["sent"].values()),
-            f"baseline: {rows} rows for {baseline['statuses'].get('201', 0)} answers 201",
-        )
-
-        for label, run_id, share, seed in (
-            ("webhook unique", "uniq", 0.0, 12),
-            ("webhook 30% redelivered", "redl", 0.3, 13),
-        ):
-            plan = payloads.build_plan(
-                tmp / f"{run_id}.txt",
-                run_id,
-                count,
-                WRK_THREADS,
-                share,
-                account_freelancers,
-                seed=seed,
+        for label, *_ in KINDS[1:]:
+            add_load_rows(report, label, combined(slices[label]), baseline["rps"])
+            report.add(
+                f"{label}: share of the baseline in each round",
+                ", ".join(
+                    f"{100 * r['rps'] / b['rps']:.0f}%"
+                    for r, b in zip(slices[label], slices["baseline"], strict=True)
+                ),
             )
-            result = run_wrk(base_url + REAL_PATH, plan, args.connections, duration)
-            settled = settle(port, REAL_PATH, plan, result, args.connections)
-            add_load_rows(report, label, result, baseline["rps"])
-            verify_real(report, label, run_id, plan, result, settled)
-            if run_id == "uniq":
-                unique_rps = result["rps"]
+        unique_rps = combined(slices["webhook unique"])["rps"]
 
     if not args.no_peer:
         from bench import djstripe_peer
