@@ -8,8 +8,9 @@ statement once per connection (SQL ``PREPARE``) and run it with ``EXECUTE``, a b
 one message and one round trip. Database errors are Django's, and the statements show in
 ``connection.queries`` when queries are logged (tests count them), as any other; on SQLite
 ``fetch_prepared`` is a plain query, so a caller with portable SQL needs no branch.
-``DB_PREPARED_STATEMENTS=false`` (config/settings/base.py, for a transaction-pooling PgBouncer
-older than 1.21) turns preparing off; the statements then run as they are, their values inlined.
+``DB_PREPARED_STATEMENTS=false`` (config/settings/base.py, for a transaction-pooling PgBouncer,
+which does not carry SQL-level prepared statements from one transaction to the next) turns
+preparing off; the statements then run as they are, their values inlined.
 """
 
 import functools

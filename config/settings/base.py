@@ -118,8 +118,9 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # The webhook's hot statements are prepared once per connection (config/db.py); Django's own
-    # queries are bound on the client and never prepared whatever this says. Behind a
-    # transaction-pooling PgBouncer older than 1.21 set DB_PREPARED_STATEMENTS=false.
+    # queries are bound on the client and never prepared whatever this says. The statements are
+    # SQL-level (PREPARE/EXECUTE, kept by the server connection), so behind a transaction-pooling
+    # PgBouncer, of any version, set DB_PREPARED_STATEMENTS=false.
     if env_bool("DB_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
