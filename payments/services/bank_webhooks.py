@@ -660,12 +660,12 @@ def _store_new_remittance(
         )
     }
     delivery.update(_body_columns(meta, body, full_body=True))
-    # A duplicate's log row keeps the body as ``_record`` keeps it (cut at the rejected-body
-    # limit); None where that is the body itself.
-    duplicate = _body_columns(meta, body)
-    same = duplicate["body"] == delivery["body"]
-    delivery["duplicate_body"] = None if same else duplicate["body"]
-    delivery["duplicate_body_truncated"] = None if same else duplicate["body_truncated"]
+    # A duplicate's log row keeps the body as ``_record`` keeps it: cut at the rejected-body
+    # limit, so it differs from the accepted row's only past that limit.
+    if len(body) > WebhookDelivery.REJECTED_BODY_LIMIT:
+        duplicate = _body_columns(meta, body)
+        delivery["duplicate_body"] = duplicate["body"]
+        delivery["duplicate_body_truncated"] = duplicate["body_truncated"]
     try:
         with transaction.atomic():
             outcome = remittance_insert_new(
