@@ -14,10 +14,12 @@ preparing off; the statements then run as they are, their values inlined.
 """
 
 import functools
+import itertools
 import re
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -66,11 +68,11 @@ def fetch_prepared_batch(
     start = time.monotonic()
     raw = connection.connection
     with connection.wrap_database_errors:
-        transformer = _transformers.get(raw)
-        if transformer is None:
-            # Kept per connection, as a psycopg cursor keeps its own: its dumpers stay cached.
-            transformer = _transformers[raw] = adapt.Transformer(raw)
-        parts = [_executable(raw, transformer, sql, params) for sql, params in statements]
+        state = _states.get(raw)
+        if state is None:
+            state = _states[raw] = _ConnectionState(adapt.Transformer(raw), {})
+        transformer = state.transformer
+        parts = [_executable(raw, state, sql, params) for sql, params in statements]
         # psycopg opens a transaction lazily, before a connection's first statement in it; this
         # message goes past psycopg, so it says BEGIN itself.
         first = 0
@@ -87,7 +89,7 @@ def fetch_prepared_batch(
                 if isinstance(error, pg_errors.InvalidSqlStatementName):
                     # Something deallocated the connection's statements (DISCARD ALL, or
                     # psycopg's own DEALLOCATE ALL after a rollback): prepare them anew next time.
-                    _sql_prepared.pop(raw, None)
+                    state.prepared.clear()
                 raise error
         rows = []
         for result in results[first : first + len(statements)]:
@@ -103,9 +105,20 @@ def fetch_prepared_batch(
 
 # psycopg placeholders: %(name)s, %s, and %% for a literal %.
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
-# Per connection: (sql, parameter types) -> the name of its SQL-level prepared statement.
-_sql_prepared: "weakref.WeakKeyDictionary[Any, dict[tuple, bytes]]" = weakref.WeakKeyDictionary()
-_transformers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _ConnectionState:
+    """What a psycopg connection keeps for its batches: a Transformer (as a psycopg cursor keeps
+    its own, so its dumpers stay cached) and, per (sql, parameter types), the name of the SQL
+    statement prepared for it."""
+
+    transformer: Any
+    prepared: dict[tuple, bytes]
+
+
+_states: "weakref.WeakKeyDictionary[Any, _ConnectionState]" = weakref.WeakKeyDictionary()
+_statement_numbers = itertools.count(1)
 
 
 @functools.lru_cache(maxsize=256)
@@ -129,10 +142,13 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
     return text, tuple(names) if names else count
 
 
-def _executable(raw, transformer, sql: str, params: dict[str, Any] | list[Any]) -> bytes:
+def _executable(
+    raw, state: _ConnectionState, sql: str, params: dict[str, Any] | list[Any]
+) -> bytes:
     """``sql`` with ``params`` as one statement of a simple-query message: ``EXECUTE`` of the
     connection's prepared statement for it (prepared here first, in a round trip of its own, the
     first time), or the statement itself with its values inlined when preparing is off."""
+    transformer = state.transformer
     text, order = _numbered(sql)
     values = [params[name] for name in order] if isinstance(order, tuple) else list(params)
     literals = [b"NULL" if value is None else transformer.as_literal(value) for value in values]
@@ -142,14 +158,14 @@ def _executable(raw, transformer, sql: str, params: dict[str, Any] | list[Any]) 
 
     transformer.dump_sequence(values, [PyFormat.AUTO] * len(values))
     key = (sql, transformer.types)
-    names = _sql_prepared.setdefault(raw, {})
-    name = names.get(key)
+    name = state.prepared.get(key)
     if name is None:
-        name = f"portal_batch_{len(names) + 1}".encode()
+        # Never reused in this process, so a statement deallocated alone cannot collide.
+        name = f"portal_batch_{next(_statement_numbers)}".encode()
         types = ", ".join(_type_name(transformer, oid) for oid in transformer.types)
         declared = f" ({types})" if values else ""
         raw.execute(f"PREPARE {name.decode()}{declared} AS {text}")
-        names[key] = name
+        state.prepared[key] = name
     if not values:
         return b"EXECUTE " + name
     return b"EXECUTE " + name + b"(" + b", ".join(literals) + b")"
