@@ -87,8 +87,8 @@ def fetch_prepared_batch(
             if result.status == pq.ExecStatus.FATAL_ERROR:
                 error = pg_errors.error_from_result(result, encoding=raw.info.encoding)
                 if isinstance(error, pg_errors.InvalidSqlStatementName):
-                    # Something deallocated the connection's statements (DISCARD ALL, or
-                    # psycopg's own DEALLOCATE ALL after a rollback): prepare them anew next time.
+                    # Something deallocated the connection's statements (DISCARD ALL,
+                    # DEALLOCATE ALL): prepare them anew next time.
                     state.prepared.clear()
                 raise error
         rows = []
@@ -124,7 +124,10 @@ _statement_numbers = itertools.count(1)
 @functools.lru_cache(maxsize=256)
 def _numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
     """``sql`` with psycopg's placeholders as ``$1``, ``$2``...; and the parameter names in that
-    order (``%(name)s``), or how many there are (``%s``)."""
+    order (``%(name)s``), or how many there are (``%s``). A ``$`` and a digit already in ``sql``
+    would be read as a parameter, by ``PREPARE`` and by the inlining alike: refused."""
+    if re.search(r"\$\d", sql):
+        raise ValueError("SQL for fetch_prepared must not contain $<digit> outside placeholders")
     names: dict[str, int] = {}
     count = 0
 

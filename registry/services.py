@@ -9,6 +9,7 @@ revisions stay for ``as_of``.
 """
 
 import datetime
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 
@@ -58,6 +59,7 @@ _MARKS_INSERT_SQL = (
 )
 
 
+@functools.lru_cache(maxsize=8)
 def _marks_one_receipt_sql(periods: int) -> str:
     """The marks of ONE recorded receipt (a webhook's delivery: its month and fiscal year), as
     scalar parameters in a fixed shape. PostgreSQL keeps a generic plan for it, where the unnest

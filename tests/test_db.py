@@ -105,3 +105,8 @@ def test_a_committing_batch_commits_in_its_own_message():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE batch_commit_probe")
+
+
+def test_sql_with_a_dollar_parameter_of_its_own_is_refused():
+    with pytest.raises(ValueError, match=r"\$<digit>"):
+        fetch_prepared("SELECT $1::int", [1])
