@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.db import fetch_prepared
+from config.db import fetch_bound, fetch_prepared
 from payments.models import Receipt
 from registry import periods as P
 from registry.aggregation import figure_delta, figure_sets, figures_insert, tune_aggregation
@@ -73,7 +73,27 @@ def _marks_one_receipt_sql(periods: int) -> str:
     )
 
 
-_MARKS_DELETE_SQL = f"DELETE FROM {StatisticsStaleMark._meta.db_table} WHERE id = ANY(%s::bigint[])"  # noqa: S608
+# The marks read, as ranges of consecutive ids [lo, hi]: a day's ~18,000 marks were written in a
+# few statements, so they are one range or a handful, and the statement gets two short arrays
+# (with every id as an array: ~30 ms, mostly sending and hashing the array; ~10 ms like this).
+_MARKS_DELETE_SQL = (
+    f"DELETE FROM {StatisticsStaleMark._meta.db_table} m"  # noqa: S608
+    " USING unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) WHERE m.id BETWEEN r.lo AND r.hi"
+)
+
+
+def id_ranges(ids: Iterable[int]) -> tuple[list[int], list[int]]:
+    """``ids`` as the first and last ids of their runs of consecutive integers, in order; every
+    integer in a run is one of ``ids``, so deleting the runs deletes exactly ``ids``."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for mark_id in sorted(ids):
+        if lasts and mark_id <= lasts[-1] + 1:
+            lasts[-1] = mark_id
+        else:
+            firsts.append(mark_id)
+            lasts.append(mark_id)
+    return firsts, lasts
 
 
 def statistics_mark_stale(
@@ -108,10 +128,12 @@ def statistics_mark_stale(
         else:
             kinds, periods, receipts = (list(column) for column in zip(*marks, strict=True))
             statement = (_MARKS_INSERT_SQL, [now, kinds, periods, receipts])
-        if batch is None:
-            fetch_prepared(*statement)
-        else:
+        if batch is not None:
             batch.append(statement)
+        elif len(receipt_ids) > 1:
+            fetch_bound(*statement)  # arrays of a bulk import: binary, not as SQL text
+        else:
+            fetch_prepared(*statement)
     else:
         StatisticsStaleMark.objects.bulk_create(
             [
@@ -122,18 +144,36 @@ def statistics_mark_stale(
     return len(keys)
 
 
+# The distinct (kind, period) of the marks by skipping through their index, one step per period
+# (~0.5 ms), where DISTINCT reads every mark (a day: ~18,000, ~5 ms).
+_STALE_PERIODS_SQL = f"""
+    WITH RECURSIVE s(kind, period) AS (
+        (SELECT kind, period FROM {StatisticsStaleMark._meta.db_table}
+         ORDER BY kind, period LIMIT 1)
+        UNION ALL
+        SELECT n.kind, n.period FROM s, LATERAL (
+            SELECT m.kind, m.period FROM {StatisticsStaleMark._meta.db_table} m
+            WHERE (m.kind, m.period) > (s.kind, s.period)
+            ORDER BY m.kind, m.period LIMIT 1
+        ) n
+    )
+    SELECT kind, period FROM s
+"""  # noqa: S608
+
+
 def statistics_stale_periods() -> list[tuple[str, int]]:
     """(kind, period) of every period with a stale mark, in (kind, period) order."""
+    if connection.vendor == "postgresql":
+        return sorted(fetch_prepared(_STALE_PERIODS_SQL, []))
     return sorted(set(StatisticsStaleMark.objects.values_list("kind", "period").distinct()))
 
 
 def _marks_delete(ids: list[int]) -> None:
     """Delete exactly the marks a recompute read with the receipts: on PostgreSQL one statement
-    with the ids as an array parameter (a day's marks are ~20,000 ids), elsewhere in chunks."""
+    with their runs of consecutive ids (``id_ranges``) bound on the server, elsewhere in chunks."""
     if connection.vendor == "postgresql":
-        # Bound on the server: the ids travel as one binary array, not as ~100 KB of SQL text
-        # for PostgreSQL to parse (Django binds parameters on the client).
-        fetch_prepared(_MARKS_DELETE_SQL, [ids])
+        if ids:
+            fetch_bound(_MARKS_DELETE_SQL, list(id_ranges(ids)))
         return
     for i in range(0, len(ids), MARK_DELETE_CHUNK):
         StatisticsStaleMark.objects.filter(id__in=ids[i : i + MARK_DELETE_CHUNK]).delete()

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from config.db import fetch_prepared, fetch_prepared_batch
+from config.db import fetch_bound, fetch_prepared, fetch_prepared_batch
 
 pytestmark = [
     pytest.mark.django_db,
@@ -110,3 +110,27 @@ def test_a_committing_batch_commits_in_its_own_message():
 def test_sql_with_a_dollar_parameter_of_its_own_is_refused():
     with pytest.raises(ValueError, match=r"\$<digit>"):
         fetch_prepared("SELECT $1::int", [1])
+
+
+def test_fetch_bound_binds_large_arrays_and_returns_rows():
+    ids = list(range(1, 20_001))
+    assert fetch_bound("SELECT cardinality(%s::bigint[]), %s::text", [ids, "O'Brien"]) == [
+        (20_000, "O'Brien")
+    ]
+    assert fetch_bound(SQL, VALUES) == EXPECTED
+    with pytest.raises(DatabaseError), transaction.atomic():
+        fetch_bound("SELECT 1 / %s::int", [0])
+
+
+def test_fetch_bound_never_makes_psycopg_deallocate_the_prepared_statements():
+    """psycopg answers a rollback with DEALLOCATE ALL once it has prepared a statement itself
+    (a query run ``prepare_threshold`` times): that would drop ``fetch_prepared``'s too."""
+    fetch_prepared("SELECT %s::int + 1", [1])
+    with transaction.atomic():
+        for _ in range(10):
+            fetch_bound("SELECT %s::int", [1])
+        transaction.set_rollback(True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
+        assert cursor.fetchone() == (0,)  # nothing prepared by the protocol (psycopg)
+    assert fetch_prepared("SELECT %s::int + 1", [1]) == [(2,)]

@@ -23,6 +23,8 @@ from registry.models import (
 from registry.reports import fiscal_year_rows, monthly_rows, registration_rows
 from registry.selectors import figures_queryset, stored_figures
 from registry.services import (
+    _marks_delete,
+    id_ranges,
     statistics_mark_stale,
     statistics_period_recompute,
     statistics_rebuild,
@@ -161,6 +163,29 @@ def test_marks_naming_a_receipt_that_was_not_recorded_are_not_written(batched):
 
 
 @pytest.mark.skipif(not settings.CELERY_TASK_ALWAYS_EAGER, reason="eager Celery only")
+def test_id_ranges_cover_exactly_the_ids():
+    assert id_ranges([]) == ([], [])
+    assert id_ranges([7, 3, 4, 5, 9, 8, 1, 4]) == ([1, 3, 7], [1, 5, 9])
+    assert id_ranges(range(10, 20_010)) == ([10], [20_009])
+    rng = random.Random(5)
+    ids = set(rng.sample(range(1, 500), 200))
+    covered = {n for lo, hi in zip(*id_ranges(ids), strict=True) for n in range(lo, hi + 1)}
+    assert covered == ids
+
+
+def test_deleting_the_marks_read_keeps_the_marks_between_them():
+    """The marks of a day come back as a run of consecutive ids; one committed later (an id in
+    the middle of the run, allocated before it committed) was not read and stays."""
+    for _ in range(3):
+        statistics_mark_stale(months={datetime.date(2024, 6, 1)})
+    ids = sorted(StatisticsStaleMark.objects.values_list("id", flat=True))
+    kept = ids[2:4]  # one receipt's month and fiscal-year marks
+    _marks_delete([i for i in ids if i not in kept])
+    assert sorted(StatisticsStaleMark.objects.values_list("id", flat=True)) == kept
+    _marks_delete([])
+    assert StatisticsStaleMark.objects.count() == 2
+
+
 def test_on_commit_task_refreshes_the_stale_month(django_capture_on_commit_callbacks):
     receipt("2024-06-03", "70.00")
     with django_capture_on_commit_callbacks(execute=True):
