@@ -30,10 +30,15 @@ def fetch_prepared(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
     empty list for a statement that returns none). Prepared on PostgreSQL (a batch of one,
     ``fetch_prepared_batch``); elsewhere (SQLite) it runs through Django's cursor as any query."""
     if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+        return _fetch_plain(sql, params)
     return fetch_prepared_batch([(sql, params)])[0]
+
+
+def _fetch_plain(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
+    """``sql`` through Django's cursor, as any query (SQLite)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def fetch_bound(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
@@ -43,9 +48,7 @@ def fetch_bound(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
     itself (quoted in Python, parsed by the server). Not prepared: PostgreSQL plans it with the
     values it got, so an ``= ANY(array)`` is hashed. Elsewhere (SQLite) a plain query."""
     if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+        return _fetch_plain(sql, params)
     import psycopg
 
     connection.ensure_connection()
