@@ -328,10 +328,11 @@ def main(argv: list[str] | None = None) -> int:
                         report, f"{label}, round {round_ + 1}", run_id, plan, result, settled
                     )
                 slices[label].append(result)
-        baseline = combined(slices["baseline"])
+        totals = {label: combined(results) for label, results in slices.items()}
+        baseline = totals["baseline"]
         add_load_rows(report, "baseline", baseline, None)
         for label, *_ in KINDS[1:]:
-            add_load_rows(report, label, combined(slices[label]), baseline["rps"])
+            add_load_rows(report, label, totals[label], baseline["rps"])
             report.add(
                 f"{label}: share of the baseline in each round",
                 ", ".join(
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                     for r, b in zip(slices[label], slices["baseline"], strict=True)
                 ),
             )
-        unique_rps = combined(slices["webhook unique"])["rps"]
+        unique_rps = totals["webhook unique"]["rps"]
 
     if not args.no_peer:
         from bench import djstripe_peer
