@@ -15,14 +15,19 @@ preparing off; the statements then run as they are, their values inlined.
 
 import functools
 import itertools
+import logging
 import re
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def fetch_prepared(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
@@ -206,6 +211,41 @@ def _type_name(transformer, oid: int) -> str:
     if info is None:
         return "unknown"
     return f"{info.name}[]" if oid == info.array_oid else info.name
+
+
+def retry_if_stale(work: Callable[[], T]) -> T:
+    """Run ``work`` on the request's persistent connection without Django's health check first,
+    and once more on a new connection if that one turns out to be broken.
+
+    With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before a request's first query on a
+    connection kept from an earlier request: a round trip that, on the bank webhook, cost more
+    wall time than the delivery's own statement (bench/RESULTS.md). ``work`` runs instead as if
+    the check had passed; when it fails with a connection error (a server restart, an idle
+    connection cut by a firewall), the broken connection is closed and ``work`` runs once more on
+    a new one. ``work`` must therefore be safe to run twice: open and end its own transaction
+    (nothing of a broken one is committed, or, if the COMMIT got through before the connection
+    broke, the second run finds what the first stored) and report what it found. Inside a
+    transaction, on a new connection or with the check off or done, ``work`` simply runs."""
+    if (
+        connection.connection is None
+        or connection.in_atomic_block
+        or not connection.health_check_enabled
+        or connection.health_check_done
+    ):
+        return work()
+    connection.health_check_done = True
+    kept = connection.connection
+    try:
+        return work()
+    except (OperationalError, InterfaceError):
+        # Django may have replaced the broken connection already (an atomic block's exit closes
+        # a connection its rollback failed on, and opens a new one to restore autocommit).
+        if connection.in_atomic_block or (connection.connection is kept and connection.is_usable()):
+            raise  # not the connection: a real error, for the caller
+        logger.warning("database connection was broken; reconnecting and running again")
+        if connection.connection is kept:
+            connection.close()
+        return work()
 
 
 def fetch_in_snapshot(

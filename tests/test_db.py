@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 
-from config.db import fetch_bound, fetch_prepared, fetch_prepared_batch
+from config.db import fetch_bound, fetch_prepared, fetch_prepared_batch, retry_if_stale
 
 pytestmark = [
     pytest.mark.django_db,
@@ -134,3 +134,25 @@ def test_fetch_bound_never_makes_psycopg_deallocate_the_prepared_statements():
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
         assert cursor.fetchone() == (0,)  # nothing prepared by the protocol (psycopg)
     assert fetch_prepared("SELECT %s::int + 1", [1]) == [(2,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_if_stale_raises_an_error_of_a_working_connection_without_running_again():
+    connection.ensure_connection()
+    connection.health_check_done = False  # a kept connection, at a new request's first use
+    pid = connection.connection.info.backend_pid
+    runs = []
+
+    def work():
+        runs.append(1)
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 1")
+            try:
+                cursor.execute("SELECT pg_sleep(1)")
+            finally:
+                cursor.execute("RESET statement_timeout")
+
+    with pytest.raises(OperationalError, match="statement timeout"):
+        retry_if_stale(work)
+    assert runs == [1]  # a cancelled statement is not a broken connection: no second run
+    assert connection.connection.info.backend_pid == pid

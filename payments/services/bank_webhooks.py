@@ -26,6 +26,7 @@ from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.pk import cnic as cnic_number
 
+from config.db import retry_if_stale
 from payments.models import (
     Bank,
     BankEvent,
@@ -666,9 +667,10 @@ def _store_new_remittance(
         duplicate = _body_columns(meta, body)
         delivery["duplicate_body"] = duplicate["body"]
         delivery["duplicate_body_truncated"] = duplicate["body_truncated"]
-    try:
+
+    def insert():
         with transaction.atomic():
-            outcome = remittance_insert_new(
+            return remittance_insert_new(
                 bank_id=bank.pk,
                 event_id=event.id,
                 created=event.created,
@@ -679,6 +681,11 @@ def _store_new_remittance(
                 # goes in the statement's round trip.
                 commit=True,
             )
+
+    try:
+        # No health check round trip first: the statement is idempotent (a second run after a
+        # broken connection finds the event it stored, if it was stored, and answers 200).
+        outcome = retry_if_stale(insert)
     except IntegrityError:
         # A writer that does not take the receipt key's lock recorded the reference: nothing of
         # this delivery was committed, and the general path answers.

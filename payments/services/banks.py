@@ -7,7 +7,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from config.db import fetch_prepared
+from config.db import fetch_prepared, retry_if_stale
 from freelancers.models import Freelancer
 from payments.models import AccountClosure, Bank, BankSecret, DollarAccount, PurposeCode
 from payments.services.locking import db_serialize_on
@@ -73,7 +73,9 @@ def bank_credentials(*, code: str) -> tuple[Bank | None, list[str]]:
     kept = _credentials.get(code)
     if kept and kept[0] > now:
         return kept[1], list(kept[2])
-    rows = fetch_prepared(_CREDENTIALS_SQL, [code])
+    # Often a request's first query: on a kept connection the server may have closed, it is sent
+    # without Django's health check round trip, and sent again on a new connection if it failed.
+    rows = retry_if_stale(lambda: fetch_prepared(_CREDENTIALS_SQL, [code]))
     if not rows:
         return None, []
     bank = Bank(id=rows[0][0], code=code, name=rows[0][1], enabled=True)

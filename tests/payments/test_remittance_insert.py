@@ -17,6 +17,7 @@ from payments.models import (
     WebhookDelivery,
 )
 from payments.services import bank_webhooks, remittance_insert
+from payments.services.banks import bank_credentials, bank_credentials_forget
 from payments.services.remittance_insert import remittance_insert_new
 from registry.models import StatisticsStaleMark
 from tests.factories import ApprovedFreelancerFactory, DollarAccountFactory
@@ -328,3 +329,66 @@ def test_an_id_already_used_falls_back_to_the_general_path(client, bank, monkeyp
     assert post(client, "HBL", event("remittance.credited", data)).status_code == 201
     assert Receipt.objects.filter(reference=data["reference"]).exclude(pk=used).count() == 1
     assert BankEvent.objects.count() == 2 and WebhookDelivery.objects.count() == 2
+
+
+# A kept connection, as the next request finds it: Django's request_started handler sets
+# health_check_done = False (the test client does not run that handler, so the tests do).
+def kept_connection_for_a_new_request(monkeypatch) -> list[int]:
+    """Mark the connection as a request's first use and count Django's health checks."""
+    connection.ensure_connection()
+    assert connection.health_check_enabled  # CONN_HEALTH_CHECKS in config/settings/base.py
+    connection.health_check_done = False
+    checks: list[int] = []
+    real = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real())
+    return checks
+
+
+def stored() -> tuple[int, int, int]:
+    return (
+        Receipt.objects.count(),
+        BankEvent.objects.count(),
+        WebhookDelivery.objects.filter(outcome="accepted").count(),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_remittance_skips_the_health_check_round_trip(client, bank, monkeypatch):  # noqa: F811
+    bank_credentials(code="HBL")  # kept by the process: the insert is the request's first query
+    checks = kept_connection_for_a_new_request(monkeypatch)
+    with CaptureQueriesContext(connection):
+        response = post(client, "HBL", event("remittance.credited", remittance()))
+    assert response.status_code == 201
+    assert checks == []  # Django would have sent SELECT 1 before the transaction
+    assert stored() == (1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first_query", ["bank", "insert"])
+def test_a_connection_the_server_closed_is_replaced_and_the_delivery_stored_once(
+    client,
+    bank,  # noqa: F811
+    monkeypatch,
+    first_query,
+):
+    bank_credentials_forget()
+    if first_query == "insert":
+        bank_credentials(code="HBL")  # kept: the insert finds the connection broken
+    checks = kept_connection_for_a_new_request(monkeypatch)
+    # The server ends the kept connection's backend (a restart, an idle timeout).
+    victim = connection.connection.info.backend_pid
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [victim])
+            assert cursor.fetchone() == (True,)
+    finally:
+        other.close()
+    delivery = event("remittance.credited", remittance())
+    response = post(client, "HBL", delivery)
+    assert response.status_code == 201, response.content
+    assert len(checks) <= 1  # at most once, after the broken connection failed
+    assert connection.connection.info.backend_pid != victim
+    assert stored() == (1, 1, 1)
+    assert post(client, "HBL", delivery).status_code == 200  # a redelivery, still stored once
+    assert stored() == (1, 1, 1)
