@@ -4,7 +4,8 @@ its PostgreSQL backend, and the time of each SQL statement.
     .venv/bin/python -m bench.ingest_cpu [--deliveries 2000] [--freelancers 50000]
 
 Calls ``bank_delivery_receive`` for new, correctly signed ``remittance.credited`` events one after
-another on a fresh bench database (the ingestion benchmark's, ``bench.ingest.prepare_database``)
+another, each after Django's request-start connection handling (``close_old_connections``), on a
+fresh bench database (the ingestion benchmark's, ``bench.ingest.prepare_database``)
 and prints wall time, this process's CPU (``time.process_time``) and the backend's CPU (from
 ``/proc/<pid>/stat``: PostgreSQL runs on this machine) per delivery, then each statement's share
 (Django's execute wrapper; prepared statements included). Every answer must be 201 and every
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freelancers", type=int, default=50_000)
     args = parser.parse_args(argv)
     prepare_database(args.freelancers)
-    from django.db import connection
+    from django.db import close_old_connections, connection
 
     from payments.models import Receipt
     from payments.services.bank_webhooks import bank_delivery_receive
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             statements[" ".join(sql.split())[:70]] += time.perf_counter() - start
 
     def deliver(body: bytes) -> None:
+        # As each request starts: the connection is kept (CONN_MAX_AGE) and, with
+        # CONN_HEALTH_CHECKS, checked again at the request's first use unless the code skips it.
+        close_old_connections()
         result = bank_delivery_receive(
             bank_code=payloads.BANK_CODE,
             body=body,
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         time.process_time() - cpu,
         backend_cpu(pid) - pg,
     )
+    if connection.connection.info.backend_pid != pid:
+        raise SystemExit("the connection was replaced during the run: backend CPU not measured")
     stored = Receipt.objects.filter(reference__startswith="CPU").count()
     print(f"{n:,} deliveries, {os.cpu_count()} cores")
     print(f"per delivery: wall {wall / n * 1e3:.2f} ms, Python CPU {cpu / n * 1e3:.2f} ms,")
