@@ -1,6 +1,7 @@
 """The incremental path: receipts just recorded are added to the stored figures (PostgreSQL)."""
 
 import datetime
+import importlib
 import random
 from decimal import Decimal
 
@@ -163,3 +164,47 @@ def test_a_receipt_reversed_at_once_adds_nothing_and_a_second_refresh_changes_no
     statistics_refresh()
     assert stored(PeriodKind.MONTH, 202404) == before
     assert statistics_refresh() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_delta_in_freelancer_slices_equals_the_delta_on_one_connection(monkeypatch):
+    """A day's worth of marks runs the delta on two connections sharing the snapshot, each with
+    its half of the freelancers (the first also takes the unmatched receipts): the same figures
+    and the same marks as one statement, and the ORM's figures."""
+    from django.apps import apps
+
+    import registry.receivers
+
+    # Committed data (the slices' connections read it), and no refresh task consuming the marks
+    # after each commit: the test runs the delta itself.
+    importlib.import_module("payments.migrations.0002_seed_purpose_codes").seed(apps, None)
+    monkeypatch.setattr(registry.receivers, "enqueue_debounced_on_commit", lambda *a, **k: None)
+    rng = random.Random(7)
+    people, codes = _population(rng)
+    statistics_rebuild()
+    newcomer = ApprovedFreelancerFactory(province="sindh")
+    for _ in range(60):
+        record(
+            value_date=datetime.date(2024, 4, 1) + datetime.timedelta(days=rng.randrange(60)),
+            amount=Decimal(rng.randrange(1, 10_000_00)) / 100,
+            freelancer=rng.choice([*people, newcomer, None]),
+            remitter_country=rng.choice(["US", "GB", "AE", "FR"]),
+            purpose_code=rng.choice(codes),
+        )
+    stale = statistics_stale_periods()
+    start, end = _period_range(PeriodKind.FISCAL_YEAR, 2023)
+    revisions = {
+        key: StatisticsPeriod.objects.get(kind=key[0], period=key[1]).current_id for key in stale
+    }
+    results = {}
+    for workers in (1, 2):
+        with transaction.atomic():
+            results[workers] = figure_delta(
+                periods=stale, start=start, end=end, revisions=revisions, workers=workers
+            )
+    assert results[1] is not None and results[2] is not None
+    (one, one_marks), (sliced, sliced_marks) = results[1], results[2]
+    assert sorted(sliced_marks) == sorted(one_marks) and len(one_marks) == 2 * 60
+    assert sliced == one
+    for kind, period in stale:
+        assert sliced[(kind, period)] == orm_figures(kind, period), (kind, period)
