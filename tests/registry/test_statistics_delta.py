@@ -67,13 +67,11 @@ def _population(rng: random.Random):
     return people, codes
 
 
-def test_recorded_receipts_are_added_to_the_stored_figures_exactly():
-    rng = random.Random(3)
-    people, codes = _population(rng)
-    statistics_rebuild()
-    newcomer = ApprovedFreelancerFactory(province="khyber_pakhtunkhwa")
-    # Known freelancers in known and new groups, a newcomer, unmatched money, a new country.
-    for n in range(40):
+def _record_new(rng: random.Random, people, codes, *, count: int, province: str) -> None:
+    """``count`` receipts recorded after the rebuild, in April and May 2024: known freelancers in
+    known and new groups, a newcomer (in ``province``), unmatched money, a new country."""
+    newcomer = ApprovedFreelancerFactory(province=province)
+    for _ in range(count):
         record(
             value_date=datetime.date(2024, 4, 1) + datetime.timedelta(days=rng.randrange(60)),
             amount=Decimal(rng.randrange(1, 10_000_00)) / 100,
@@ -81,6 +79,13 @@ def test_recorded_receipts_are_added_to_the_stored_figures_exactly():
             remitter_country=rng.choice(["US", "GB", "AE", "FR"]),
             purpose_code=rng.choice(codes),
         )
+
+
+def test_recorded_receipts_are_added_to_the_stored_figures_exactly():
+    rng = random.Random(3)
+    people, codes = _population(rng)
+    statistics_rebuild()
+    _record_new(rng, people, codes, count=40, province="khyber_pakhtunkhwa")
     stale = statistics_stale_periods()
     assert (PeriodKind.MONTH, 202404) in stale and (PeriodKind.FISCAL_YEAR, 2023) in stale
     start, end = _period_range(PeriodKind.FISCAL_YEAR, 2023)
@@ -182,15 +187,7 @@ def test_the_delta_in_freelancer_slices_equals_the_delta_on_one_connection(monke
     rng = random.Random(7)
     people, codes = _population(rng)
     statistics_rebuild()
-    newcomer = ApprovedFreelancerFactory(province="sindh")
-    for _ in range(60):
-        record(
-            value_date=datetime.date(2024, 4, 1) + datetime.timedelta(days=rng.randrange(60)),
-            amount=Decimal(rng.randrange(1, 10_000_00)) / 100,
-            freelancer=rng.choice([*people, newcomer, None]),
-            remitter_country=rng.choice(["US", "GB", "AE", "FR"]),
-            purpose_code=rng.choice(codes),
-        )
+    _record_new(rng, people, codes, count=60, province="sindh")
     stale = statistics_stale_periods()
     start, end = _period_range(PeriodKind.FISCAL_YEAR, 2023)
     revisions = {
