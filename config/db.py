@@ -240,7 +240,7 @@ def retry_if_stale(work: Callable[[], T]) -> T:
     except (OperationalError, InterfaceError):
         # Django may have replaced the broken connection already (an atomic block's exit closes
         # a connection its rollback failed on, and opens a new one to restore autocommit).
-        if connection.in_atomic_block or (connection.connection is kept and connection.is_usable()):
+        if connection.connection is kept and connection.is_usable():
             raise  # not the connection: a real error, for the caller
         logger.warning("database connection was broken; reconnecting and running again")
         if connection.connection is kept:

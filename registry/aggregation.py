@@ -215,7 +215,8 @@ def _labeled(
     inner, inner_params = receipts.values(*fields).order_by().query.sql_with_params()
     no_province = "" if province else ", NULL::text AS prov"
     country = country_number_sql(labels.country_slots_sql, "q.remitter_country")
-    # Identifiers and expressions are constants of this module; every value is a parameter.
+    # Identifiers and expressions are constants of this module; every value is a parameter but
+    # the country slots, a literal of integers only (``_Labels.country_slots_sql``).
     sql = f"""
         SELECT r.id, r.freelancer_id AS f, r.mi, (r.mi + 6) / 12 - 1 AS fy,
                (r.usd_amount * 100)::bigint AS cents, r.cat, r.cb, r.ctry,
