@@ -1,7 +1,6 @@
 """The incremental path: receipts just recorded are added to the stored figures (PostgreSQL)."""
 
 import datetime
-import importlib
 import random
 from decimal import Decimal
 
@@ -176,13 +175,11 @@ def test_the_delta_in_freelancer_slices_equals_the_delta_on_one_connection(monke
     """A day's worth of marks runs the delta on two connections sharing the snapshot, each with
     its half of the freelancers (the first also takes the unmatched receipts): the same figures
     and the same marks as one statement, and the ORM's figures."""
-    from django.apps import apps
-
     import registry.receivers
 
-    # Committed data (the slices' connections read it), and no refresh task consuming the marks
-    # after each commit: the test runs the delta itself.
-    importlib.import_module("payments.migrations.0002_seed_purpose_codes").seed(apps, None)
+    # Committed data (the slices' connections read it; tests/conftest.py's ``_reference_data``
+    # seeds the purpose codes a flush removed), and no refresh task consuming the marks after
+    # each commit: the test runs the delta itself.
     monkeypatch.setattr(registry.receivers, "enqueue_debounced_on_commit", lambda *a, **k: None)
     rng = random.Random(7)
     people, codes = _population(rng)
