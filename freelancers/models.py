@@ -90,6 +90,10 @@ class Freelancer(models.Model):
                 name="freelancer_expiry_idx",
                 condition=Q(status="approved"),
             ),
+            # The statistics' province of a freelancer by id as an index-only scan (the day's
+            # delta looks up a few thousand freelancers: a compact index instead of the table's
+            # pages, which a busy buffer cache does not hold; bench/RESULTS.md, tenth session).
+            models.Index(fields=["id"], include=["province"], name="freelancer_id_province_idx"),
         ]
 
     def __str__(self) -> str:
