@@ -202,3 +202,32 @@ def test_the_delta_in_freelancer_slices_equals_the_delta_on_one_connection(monke
     assert sliced == one
     for kind, period in stale:
         assert sliced[(kind, period)] == orm_figures(kind, period), (kind, period)
+
+
+def _delta_statements(queries) -> list[str]:
+    return [q["sql"] for q in queries if "registry_statisticsstalemark m" in q["sql"]]
+
+
+def test_the_delta_masks_only_the_stored_countries_and_reruns_for_a_new_one():
+    """Countries the stored figures name: one mask word, one statement; a new receipt from any
+    other country runs the statement again with every ISO code (four words), still exact."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    people, codes = _population(random.Random(8))
+    statistics_rebuild()
+    periods = [(PeriodKind.FISCAL_YEAR, 2023), (PeriodKind.MONTH, 202404)]
+    start, end = _period_range(PeriodKind.FISCAL_YEAR, 2023)
+    for country, words in (("GB", 1), ("FR", 4)):
+        record(value_date=datetime.date(2024, 4, 9), freelancer=people[0], remitter_country=country)
+        revisions = {
+            k: StatisticsPeriod.objects.get(kind=k[0], period=k[1]).current_id for k in periods
+        }
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            sets, _ = figure_delta(periods=periods, start=start, end=end, revisions=revisions)
+        statements = _delta_statements(queries.captured_queries)
+        assert len(statements) == (1 if words == 1 else 2)
+        assert f"AS n{words - 1}," in statements[-1] and f"AS n{words}," not in statements[-1]
+        for key in periods:
+            assert sets[key] == orm_figures(*key), key
+        assert statistics_refresh() == 2
