@@ -487,13 +487,16 @@ def figure_sets(
     return _figure_sets_orm(kinds=kinds, start=start, end=end), ids
 
 
-def _stored(revision_id: int) -> dict:
-    dims: dict = {}
-    for dimension, label, cents, receipts, people in StatisticsFigure.objects.filter(
-        revision_id=revision_id
-    ).values_list("dimension", "label", "total_cents", "receipts", "freelancers"):
+def _stored(revisions: dict[tuple[str, int], int]) -> dict:
+    """The figures of each period's revision ``revisions[(kind, period)]``, in one query."""
+    key_of = {revision_id: key for key, revision_id in revisions.items()}
+    sets: dict = {key: {} for key in revisions}
+    for revision_id, dimension, label, cents, receipts, people in StatisticsFigure.objects.filter(
+        revision_id__in=key_of
+    ).values_list("revision_id", "dimension", "label", "total_cents", "receipts", "freelancers"):
+        dims = sets[key_of[revision_id]]
         _add(dims.setdefault(dimension, {}), label, cents, receipts, people)
-    return dims
+    return sets
 
 
 def figure_delta(
@@ -527,7 +530,7 @@ def figure_delta(
     """
     if connection.vendor != "postgresql" or not periods:
         return None
-    stored = {key: _stored(revisions[key]) for key in periods}
+    stored = _stored({key: revisions[key] for key in periods})
     named = {label for dims in stored.values() for label in dims.get(Dimension.COUNTRY, {})}
     for countries in (sorted(named), EVERY_COUNTRY):
         try:
@@ -754,11 +757,17 @@ def figures_insert(*, kind: str, batch: str, sets: FigureSets) -> int:
 
 def tune_aggregation(*, work_mem: str) -> None:
     """On PostgreSQL, for the current transaction only (``SET LOCAL``): let sorts and hashes use
-    ``work_mem`` (for example "512MB") so they stay in memory, and switch JIT compilation off (it
-    costs a few hundred milliseconds per statement and saves less here). No-op elsewhere."""
+    ``work_mem`` (for example "512MB") so they stay in memory, switch JIT compilation off (it
+    costs a few hundred milliseconds per statement and saves less here), and commit without
+    waiting for the WAL flush (``synchronous_commit = off``): a crash can lose only the last
+    fraction of a second of recomputes, each whole (its figures and the marks it consumed go
+    together), and the stale marks it would have deleted are still there for the periodic refresh
+    (``registry-refresh-stale-statistics``). No-op elsewhere."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)", [work_mem]
+            "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true),"
+            " set_config('synchronous_commit', 'off', true)",
+            [work_mem],
         )

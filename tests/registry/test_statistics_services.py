@@ -279,6 +279,41 @@ def test_aggregate_statistics_command_refreshes_and_rebuilds(capsys):
     assert "periods recomputed" in capsys.readouterr().out
 
 
+def test_aggregate_statistics_draws_its_progress_bar_only_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    receipt("2024-11-11", "10.00")
+    for stderr, drawn in ((io.StringIO(), False), (Terminal(), True)):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        call_command("aggregate_statistics", "--full", stdout=io.StringIO())
+        assert ("full rebuild" in stderr.getvalue()) is drawn
+    monkeypatch.setattr(sys, "stderr", stderr := Terminal())
+    call_command("aggregate_statistics", "--full", "--no-progress", stdout=io.StringIO())
+    assert stderr.getvalue() == ""
+
+
+@pytest.mark.postgres
+def test_statistics_transactions_commit_without_waiting_for_the_wal_flush():
+    from django.db import connection
+
+    from registry.aggregation import tune_aggregation
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('synchronous_commit')")
+            return cursor.fetchone()[0]
+
+    assert setting() == "on"
+    with transaction.atomic():
+        tune_aggregation(work_mem="64MB")
+        assert setting() == "off"
+
+
 def test_beat_schedule_has_the_stale_statistics_safety_net():
     entry = settings.CELERY_BEAT_SCHEDULE["registry-refresh-stale-statistics"]
     assert entry["task"] == "registry.tasks.statistics_refresh_task"

@@ -1,9 +1,9 @@
 """Recompute the national statistics synchronously; returns when every figure is current."""
 
+import contextlib
 import sys
 
 from django.core.management.base import BaseCommand
-from tqdm import tqdm
 
 from registry.services import (
     statistics_rebuild,
@@ -25,15 +25,24 @@ class Command(BaseCommand):
     def handle(self, *args, full: bool, no_progress: bool, **options):
         stale = None if full else statistics_stale_periods()
         total = statistics_rebuild_size() if full else len(stale)
-        with tqdm(
-            total=total or None,
-            unit="period",
-            desc="full rebuild" if full else "stale periods",
-            disable=no_progress,
-            file=sys.stderr,
-        ) as bar:
+        with self._progress(
+            total, "full rebuild" if full else "stale periods", show=not no_progress
+        ) as update:
             if full:
-                done = statistics_rebuild(progress=bar.update)
+                done = statistics_rebuild(progress=update)
             else:
-                done = statistics_refresh(stale=stale, progress=bar.update)
+                done = statistics_refresh(stale=stale, progress=update)
         self.stdout.write(self.style.SUCCESS(f"Statistics current: {done} periods recomputed."))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _progress(total: int, desc: str, *, show: bool):
+        """A tqdm bar on stderr when it is a terminal (not in cron's or a container's log, and
+        tqdm is not even imported: a refresh run by cron takes a few hundred milliseconds)."""
+        if not (show and sys.stderr.isatty()):
+            yield None
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=total or None, unit="period", desc=desc, file=sys.stderr) as bar:
+            yield bar.update
