@@ -34,7 +34,6 @@ from registry.models import (
     PeriodKind,
     StatisticsFigure,
     StatisticsPeriod,
-    StatisticsRevision,
     StatisticsStaleMark,
 )
 from registry.periods import fiscal_year_of_month
@@ -731,23 +730,20 @@ def _delta_apply(
     return _freeze(sets), marks
 
 
-def figures_insert(*, kind: str, batch: str, sets: FigureSets) -> int:
-    """Insert the figures of ``sets`` into the revisions of ``batch`` (one per period of
-    ``kind``; periods without a revision in the batch are skipped). Returns the row count."""
-    revision_of = dict(
-        StatisticsRevision.objects.filter(batch=batch, kind=kind).values_list("period", "id")
-    )
+def figures_insert(*, revision_of: dict[tuple[str, int], int], sets: FigureSets) -> int:
+    """Insert the figures of ``sets`` of each (kind, period) in ``revision_of`` into that
+    revision (periods without figures get none). Returns the row count."""
     figures = [
         StatisticsFigure(
-            revision_id=revision_of[period],
+            revision_id=revision_of[key],
             dimension=dimension,
             label=label,
             total_cents=cents,
             receipts=receipts,
             freelancers=people,
         )
-        for (set_kind, period), dims in sets.items()
-        if set_kind == kind and period in revision_of
+        for key, dims in sets.items()
+        if key in revision_of
         for dimension, groups in dims.items()
         for label, (cents, receipts, people) in groups.items()
     ]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from config.db import fetch_bound, fetch_prepared
@@ -207,15 +207,40 @@ def _lock_period(kind: str, key: int) -> StatisticsPeriod:
     return StatisticsPeriod.objects.select_for_update().get(kind=kind, period=key)
 
 
-def _write_revision(row: StatisticsPeriod, sets) -> None:
-    """A new revision of ``row``'s period with its figures in ``sets``; ``current`` points at it."""
+def _write_revisions(keys: Iterable[tuple[str, int]], sets) -> None:
+    """A new revision of each (kind, period) in ``keys`` (their rows locked by the caller) with
+    its figures in ``sets``, and each period's ``current`` pointing at it: three statements
+    whatever the number of periods (revisions, figures, periods)."""
+    keys = sorted(keys)
+    now = timezone.now()
     batch = uuid.uuid4().hex
-    revision = StatisticsRevision.objects.create(
-        kind=row.kind, period=row.period, computed_at=timezone.now(), batch=batch
+    created = StatisticsRevision.objects.bulk_create(
+        [
+            StatisticsRevision(kind=kind, period=key, computed_at=now, batch=batch)
+            for kind, key in keys
+        ],
+        batch_size=1000,
     )
-    figures_insert(kind=row.kind, batch=batch, sets=sets)
-    row.current = revision
-    row.save(update_fields=["current"])
+    revision_of = {(r.kind, r.period): r.pk for r in created}
+    if None in revision_of.values():  # a database that returns no ids from a bulk insert
+        revision_of = {
+            (kind, key): pk
+            for kind, key, pk in StatisticsRevision.objects.filter(batch=batch).values_list(
+                "kind", "period", "id"
+            )
+        }
+    figures_insert(revision_of=revision_of, sets=sets)
+    periods = Q()
+    for kind, key in keys:
+        periods |= Q(kind=kind, period=key)
+    StatisticsPeriod.objects.filter(periods).update(
+        current_id=Case(
+            *(
+                When(kind=kind, period=key, then=Value(pk))
+                for (kind, key), pk in revision_of.items()
+            )
+        )
+    )
 
 
 def statistics_period_recompute(
@@ -255,48 +280,58 @@ def statistics_period_recompute(
         if result is None:
             result = figure_sets(kinds=[kind], start=start, end=end, marks_of=(kind, period))
         sets, marks = result
-        _write_revision(row, sets)
+        _write_revisions([(kind, period)], sets)
         _marks_delete(marks)
     return True
 
 
-def _delta_workers(keys: list[tuple[str, int]]) -> int:
-    """How many connections a delta of ``keys`` runs on: ``STATISTICS_REBUILD_WORKERS`` for a day's
-    worth of marks (``DELTA_SLICE_MIN_MARKS``) in a transaction of its own (called before it
-    starts: the slices read its snapshot and must not need its writes), else one."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return 1
-    periods = Q()
-    for kind, key in keys:
-        periods |= Q(kind=kind, period=key)
-    marks = StatisticsStaleMark.objects.filter(periods)[:DELTA_SLICE_MIN_MARKS].count()
-    return settings.STATISTICS_REBUILD_WORKERS if marks >= DELTA_SLICE_MIN_MARKS else 1
+def _lock_periods_counting_marks(keys: list[tuple[str, int]]) -> tuple[dict, int]:
+    """PostgreSQL: lock the periods' rows in (kind, period) order (the rebuild's), in one
+    statement that also counts their marks up to ``DELTA_SLICE_MIN_MARKS`` (a day's worth runs
+    the delta in slices). Returns each period's current revision id (None: never computed; the
+    rows exist, ``_periods_ensure``) and that count."""
+    pairs = ", ".join(["(%s, %s)"] * len(keys))
+    pair_params = [x for key in keys for x in key]
+    sql = f"""
+        SELECT p.kind, p.period, p.current_id, (
+            SELECT count(*) FROM (
+                SELECT FROM {StatisticsStaleMark._meta.db_table} m
+                WHERE (m.kind, m.period) IN (VALUES {pairs}) LIMIT %s
+            ) c
+        )
+        FROM {StatisticsPeriod._meta.db_table} p WHERE (p.kind, p.period) IN (VALUES {pairs})
+        ORDER BY p.kind, p.period FOR UPDATE OF p
+    """  # noqa: S608
+    rows = fetch_prepared(sql, [*pair_params, DELTA_SLICE_MIN_MARKS, *pair_params])
+    return {(kind, key): current for kind, key, current, _ in rows}, rows[0][3] if rows else 0
 
 
 def _fiscal_year_delta(fiscal_year: int, keys: list[tuple[str, int]]) -> bool:
     """A fiscal year's stale periods (its months and itself) in one transaction and ONE delta
-    statement, which shares the receipt and freelancer lookups between them. Returns False,
-    having written nothing, when a delta is not exact for all of them."""
+    statement, which shares the receipt and freelancer lookups between them; on
+    ``STATISTICS_REBUILD_WORKERS`` connections for a day's worth of marks when the transaction
+    is its own (the slices read its snapshot and must not need its writes). Returns False,
+    having written nothing, when a delta is not exact for all of them. PostgreSQL only."""
     start, end = _period_range(PeriodKind.FISCAL_YEAR, fiscal_year)
     _periods_ensure(keys)
-    workers = _delta_workers(keys)
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        rows = {key: _lock_period(*key) for key in sorted(keys)}  # the rebuild's lock order
-        if any(row.current_id is None for row in rows.values()):
+        revisions, marks_count = _lock_periods_counting_marks(sorted(keys))
+        if len(revisions) != len(keys) or None in revisions.values():
             return False
         tune_aggregation(work_mem=PERIOD_WORK_MEM)
+        slices = own_transaction and marks_count >= DELTA_SLICE_MIN_MARKS
         result = figure_delta(
             periods=sorted(keys),
             start=start,
             end=end,
-            revisions={key: row.current_id for key, row in rows.items()},
-            workers=workers,
+            revisions=revisions,
+            workers=settings.STATISTICS_REBUILD_WORKERS if slices else 1,
         )
         if result is None:
             return False
         sets, marks = result
-        for row in rows.values():
-            _write_revision(row, sets)
+        _write_revisions(keys, sets)
         _marks_delete(marks)
     return True
 
@@ -370,7 +405,6 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     """
     kinds = sorted(PeriodKind.values)
     keys = {kind: _rebuild_keys(kind) for kind in kinds}
-    total = 0
     _periods_ensure((kind, k) for kind in kinds for k in keys[kind])
     # A transaction of its own has written nothing but the locks below when the figures are
     # computed, so other connections can read its snapshot (registry/rebuild.py).
@@ -385,28 +419,9 @@ def statistics_rebuild(*, progress: Callable[[int], None] | None = None) -> int:
         sets, marks = figure_sets(
             kinds=kinds, start=None, end=None, shared_snapshot=own_transaction
         )
-        now = timezone.now()
-        for kind in (PeriodKind.MONTH, PeriodKind.FISCAL_YEAR):
-            periods = sorted(key for row_kind, key in locked if row_kind == kind)
-            if not periods:
-                continue
-            batch = uuid.uuid4().hex
-            StatisticsRevision.objects.bulk_create(
-                [
-                    StatisticsRevision(kind=kind, period=k, computed_at=now, batch=batch)
-                    for k in periods
-                ],
-                batch_size=1000,
-            )
-            figures_insert(kind=kind, batch=batch, sets=sets)
-            for period, revision_id in StatisticsRevision.objects.filter(batch=batch).values_list(
-                "period", "id"
-            ):
-                StatisticsPeriod.objects.filter(kind=kind, period=period).update(
-                    current_id=revision_id
-                )
-            total += len(periods)
-            if progress:
-                progress(len(periods))
+        _write_revisions(locked, sets)
+        total = len(locked)
+        if progress:
+            progress(total)
         _marks_delete(marks)
     return total

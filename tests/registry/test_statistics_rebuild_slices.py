@@ -269,6 +269,32 @@ def test_a_delta_slice_that_cannot_connect_leaves_the_day_to_one_connection(monk
     assert stored[202405][""] == python_monthly()[(202405, "")]
 
 
+def test_a_refresh_below_a_days_worth_of_marks_runs_the_delta_on_one_connection(monkeypatch):
+    from registry import aggregation, services
+
+    freelancer = _receipts(random.Random(13), 40)[0]
+    statistics_rebuild()
+    added = [
+        ReceiptFactory(
+            value_date=datetime.date(2024, 5, 1 + n), freelancer=freelancer, amount=Decimal(3 + n)
+        ).pk
+        for n in range(12)
+    ]
+    statistics_mark_stale(months={datetime.date(2024, 5, 1)}, added=added)
+    used = []
+    real = aggregation.fetch_in_snapshot
+    monkeypatch.setattr(
+        aggregation, "fetch_in_snapshot", lambda *a, **k: used.append(k) or real(*a, **k)
+    )
+    monkeypatch.setattr(services, "DELTA_SLICE_MIN_MARKS", 25)  # 24 marks: the month's and FY's
+    assert statistics_refresh() == 2
+    assert used == [] and not StatisticsStaleMark.objects.exists()
+    from registry.selectors import stored_figures
+
+    stored = stored_figures(kind=PeriodKind.MONTH, periods=[202405], dimension="total")
+    assert stored[202405][""] == python_monthly()[(202405, "")]
+
+
 def test_the_slices_take_the_settings_the_caller_set_for_its_transaction():
     from config.db import fetch_in_snapshot
 
