@@ -604,10 +604,8 @@ def _delta_rows(
     )
     columns = "x.id, x.f, x.mi, x.fy, x.cents, x.cat, x.cb, x.ctry, x.kw, x.kb"
     # u: the receipts of marks without a freelancer; fs: the slice's freelancers (named by marks,
-    # or found in u); fp: their province numbers (as ``_labeled`` computes them); b: every
-    # counted receipt of theirs (materialized before the join with fp: joined inside it, the
-    # planner's estimates for the CTEs made it look up the purpose code per receipt, ~30 ms);
-    # o: those with their province (named: a mark names it) and the unmatched new ones. Then every
+    # or found in u); fp: their province numbers (as ``_labeled`` computes them); o: every
+    # counted receipt of theirs (named: a mark names it) and the unmatched new ones. Then every
     # receipt under each period it falls in, flagged new when that period's marks name it (a
     # hashed IN: the marks' statistics are rarely analysed, and any join with them is planned as
     # a nested loop), and one hash aggregate per (period, freelancer).
@@ -628,11 +626,10 @@ def _delta_rows(
                        AS prov
             FROM {Freelancer._meta.db_table} f WHERE f.id = ANY(ARRAY(SELECT fs.id FROM fs))
         ),
-        b AS MATERIALIZED ({by_freelancer_sql}),
         o AS MATERIALIZED (
             SELECT {columns}, fp.prov,
                    x.id IN (SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL) AS named
-            FROM b x JOIN fp ON fp.id = x.f
+            FROM ({by_freelancer_sql}) x JOIN fp ON fp.id = x.f
             UNION ALL
             SELECT u.*, TRUE FROM u WHERE u.f IS NULL
         ),
