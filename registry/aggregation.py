@@ -551,87 +551,52 @@ def _delta_rows(
     end: datetime.date,
     workers: int,
 ) -> list[tuple]:
-    """``figure_delta``'s statement: its rows, on ``workers`` freelancer slices.
-
-    A slice reads every counted receipt in [start, end) of the freelancers its marks name (one
-    lookup per freelancer in the covering (freelancer, value_date) index: the new receipts and
-    the others alike, told apart by the marks), and by primary key the receipts of marks that
-    name no freelancer: unmatched receipts, which the first slice keeps, and any mark written
-    before marks carried the freelancer, whose freelancer is then looked up like the others.
-    """
+    """``figure_delta``'s statement: its rows, on ``workers`` freelancer slices."""
     pairs = ", ".join(["(%s, %s)"] * len(periods))
     pair_params = [x for key in periods for x in key]
-    # Compiled once per statement (the ORM's compilation was ~2 ms a time).
-    unnamed_sql, unnamed_params = _labeled(
-        labels,
-        start=start,
-        end=end,
-        where="q.id = ANY(ARRAY(SELECT m.receipt_id FROM m"
-        " WHERE m.receipt_id IS NOT NULL AND m.freelancer_id IS NULL))"
+    added_where = (
+        "q.id = ANY(ARRAY(SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL))"
+        # a slice of the freelancers; the first slice also takes the unmatched receipts
         " AND ((q.freelancer_id >= %s AND q.freelancer_id < %s)"
-        " OR (%s AND q.freelancer_id IS NULL))",
-        where_params=[ID_MIN, ID_MAX, True],
+        " OR (%s AND q.freelancer_id IS NULL))"
     )
-    by_freelancer_sql, by_freelancer_params = _labeled(
+
+    # Compiled once (the ORM's compilation was ~2 ms a time); a slice's parameters differ only
+    # in the three of ``added_where``, which come last.
+    added_sql, added_params = _labeled(
+        labels, start=start, end=end, where=added_where, where_params=[ID_MIN, ID_MAX, True]
+    )
+
+    def added(lo: int, hi: int, first: bool) -> list:
+        return [*added_params[:-3], lo, hi, first]
+
+    other_sql, other_params = _labeled(
         labels,
         start=start,
         end=end,
-        where="q.freelancer_id = ANY(ARRAY(SELECT fs.id FROM fs))",
-        province=False,  # from fp, once per freelancer
+        where="q.freelancer_id = ANY(ARRAY(SELECT DISTINCT a.f FROM a WHERE a.f IS NOT NULL))"
+        " AND q.id NOT IN (SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL)",
+        province=False,  # the new receipts carry their freelancers' provinces
     )
-
-    def slice_params(lo: int, hi: int, first: bool) -> list:
-        return [
-            *pair_params,
-            *unnamed_params[:-3],
-            lo,
-            hi,
-            first,
-            lo,
-            hi,
-            labels.provinces,
-            UNKNOWN_PROVINCE,
-            *by_freelancer_params,
-            *pair_params,
-            first,
-        ]
-
     words = range(labels.words)
     masks = ", ".join(
         f"bit_or(CASE WHEN t.new AND t.kw = {w} THEN t.kb ELSE 0 END) AS n{w}, "
         f"bit_or(CASE WHEN NOT t.new AND t.kw = {w} THEN t.kb ELSE 0 END) AS o{w}"
         for w in words
     )
-    columns = "x.id, x.f, x.mi, x.fy, x.cents, x.cat, x.cb, x.ctry, x.kw, x.kb"
-    # u: the receipts of marks without a freelancer; fs: the slice's freelancers (named by marks,
-    # or found in u); fp: their province numbers (as ``_labeled`` computes them); o: every
-    # counted receipt of theirs (named: a mark names it) and the unmatched new ones. Then every
-    # receipt under each period it falls in, flagged new when that period's marks name it (a
-    # hashed IN: the marks' statistics are rarely analysed, and any join with them is planned as
-    # a nested loop), and one hash aggregate per (period, freelancer).
+    # Every receipt of the freelancers concerned (and the unmatched new ones) under each period
+    # it falls in, flagged new when that period's marks name it (a hashed IN: the marks'
+    # statistics are rarely analysed, and any join with them is planned as a nested loop), then
+    # one hash aggregate per (period, freelancer).
     sql = f"""
         WITH m AS MATERIALIZED (
-            SELECT m.id, m.kind, m.period, m.receipt_id, m.freelancer_id
-            FROM registry_statisticsstalemark m
+            SELECT m.id, m.kind, m.period, m.receipt_id FROM registry_statisticsstalemark m
             WHERE (m.kind, m.period) IN (VALUES {pairs})
         ),
-        u AS MATERIALIZED ({unnamed_sql}),
-        fs AS MATERIALIZED (
-            SELECT m.freelancer_id AS id FROM m WHERE m.freelancer_id >= %s AND m.freelancer_id < %s
-            UNION SELECT u.f FROM u WHERE u.f IS NOT NULL
-        ),
-        fp AS MATERIALIZED (
-            SELECT f.id,
-                   COALESCE(array_position(%s::text[], COALESCE(NULLIF(f.province, ''), %s)), 0)
-                       AS prov
-            FROM {Freelancer._meta.db_table} f WHERE f.id = ANY(ARRAY(SELECT fs.id FROM fs))
-        ),
+        a AS MATERIALIZED ({added_sql}),
         o AS MATERIALIZED (
-            SELECT {columns}, fp.prov,
-                   x.id IN (SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL) AS named
-            FROM ({by_freelancer_sql}) x JOIN fp ON fp.id = x.f
-            UNION ALL
-            SELECT u.*, TRUE FROM u WHERE u.f IS NULL
+            SELECT a.*, TRUE AS named FROM a
+            UNION ALL SELECT x.*, FALSE FROM ({other_sql}) x
         ),
         t AS (
             SELECT s.kind, s.period, o.f, o.prov, o.cat, o.ctry, o.cents, o.cb, o.kw, o.kb,
@@ -664,26 +629,29 @@ def _delta_rows(
                0, 0, 0, array_agg(m.id)
         FROM m WHERE %s GROUP BY m.kind, m.period
     """  # noqa: S608
+    # Bound on the server: merging its ~600 parameters into the SQL text on the client (Django's
+    # way) cost ~80 ms of Python per run.
+    params = [*pair_params, *added_params, *other_params, *pair_params, True]
     if workers > 1:
-        # Freelancer slices on connections sharing this transaction's snapshot: sums and counts
-        # of disjoint slices add up; the first slice also takes the unmatched receipts and
-        # returns the marks.
-        # Bound on the server (``fetch_in_snapshot``), as ``fetch_prepared`` does below:
-        # merging its parameters into the SQL text on the client (Django's way) cost ~80 ms of
-        # Python per run.
+        # Freelancer slices on connections sharing this transaction's snapshot: each finds its
+        # freelancers' other receipts; sums and counts of disjoint slices add up; the first
+        # slice also takes the unmatched receipts and returns the marks.
         statements = [
-            (sql, slice_params(lo, hi, i == 0))
+            (sql, [*pair_params, *added(lo, hi, i == 0), *other_params, *pair_params, i == 0])
             for i, (lo, hi) in enumerate(freelancer_slices(workers))
         ]
         try:
-            return [
+            rows = [
                 row
                 for rows in fetch_in_snapshot(statements, workers=workers, inherit=TUNED_SETTINGS)
                 for row in rows
             ]
         except OperationalError as error:  # a slice could not connect: read-only, so
             logger.warning("statistics delta in slices failed (%s); one connection instead", error)
-    return fetch_prepared(sql, slice_params(ID_MIN, ID_MAX, True))
+            workers = 1
+    if workers <= 1:
+        rows = fetch_prepared(sql, params)
+    return rows
 
 
 def _delta_apply(

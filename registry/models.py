@@ -62,11 +62,6 @@ class StatisticsStaleMark(models.Model):
     # The receipt recorded, when that is the change; null for any other change (a reversal, a
     # re-match), after which the period is recomputed from all its receipts.
     receipt_id = models.BigIntegerField(null=True, blank=True)
-    # That receipt's freelancer when the mark was written (null: unmatched, or no receipt): the
-    # day's delta reads a freelancer slice's receipts through the freelancer's index entries
-    # instead of one primary-key lookup per receipt. A plain integer, not a foreign key: marks are
-    # transient, and ingestion writes two per receipt.
-    freelancer_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["kind", "period"], name="statistics_mark_period_idx")]
