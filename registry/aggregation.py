@@ -543,6 +543,12 @@ def figure_delta(
     return None
 
 
+def period_pairs(keys: list[tuple[str, int]]) -> tuple[str, list]:
+    """The rows of a ``VALUES`` list of (kind, period) pairs, ``(%s, %s), ...``, and their
+    parameters in order."""
+    return ", ".join(["(%s, %s)"] * len(keys)), [x for key in keys for x in key]
+
+
 def _delta_rows(
     labels: _Labels,
     *,
@@ -552,8 +558,7 @@ def _delta_rows(
     workers: int,
 ) -> list[tuple]:
     """``figure_delta``'s statement: its rows, on ``workers`` freelancer slices."""
-    pairs = ", ".join(["(%s, %s)"] * len(periods))
-    pair_params = [x for key in periods for x in key]
+    pairs, pair_params = period_pairs(periods)
     added_where = (
         "q.id = ANY(ARRAY(SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL))"
         # a slice of the freelancers; the first slice also takes the unmatched receipts

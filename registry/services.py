@@ -21,7 +21,13 @@ from django.utils import timezone
 from config.db import fetch_bound, fetch_prepared
 from payments.models import Receipt
 from registry import periods as P
-from registry.aggregation import figure_delta, figure_sets, figures_insert, tune_aggregation
+from registry.aggregation import (
+    figure_delta,
+    figure_sets,
+    figures_insert,
+    period_pairs,
+    tune_aggregation,
+)
 from registry.models import (
     PeriodKind,
     StatisticsPeriod,
@@ -278,8 +284,7 @@ def _lock_periods_counting_marks(keys: list[tuple[str, int]]) -> tuple[dict, int
     statement that also counts their marks up to ``DELTA_SLICE_MIN_MARKS`` (a day's worth runs
     the delta in slices). Returns each period's current revision id (None: never computed; the
     rows exist, ``_periods_ensure``) and that count."""
-    pairs = ", ".join(["(%s, %s)"] * len(keys))
-    pair_params = [x for key in keys for x in key]
+    pairs, pair_params = period_pairs(keys)
     sql = f"""
         SELECT p.kind, p.period, p.current_id, (
             SELECT count(*) FROM (
