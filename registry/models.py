@@ -76,8 +76,7 @@ class StatisticsRevision(models.Model):
     kind = models.CharField(max_length=12, choices=PeriodKind.choices)
     period = models.IntegerField()
     computed_at = models.DateTimeField()
-    # Revisions written by the same run share a batch: on a database whose bulk insert returns
-    # no ids, the writer finds them by it to attach each group's figures to its revision.
+    # Revisions written by the same run share a batch.
     batch = models.CharField(max_length=32, db_index=True)
 
     class Meta:

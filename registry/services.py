@@ -215,14 +215,8 @@ def _write_revisions(keys: Iterable[tuple[str, int]], sets) -> None:
         ],
         batch_size=1000,
     )
+    # PostgreSQL and SQLite (3.35+) return the new ids from a bulk insert.
     revision_of = {(r.kind, r.period): r.pk for r in created}
-    if None in revision_of.values():  # a database that returns no ids from a bulk insert
-        revision_of = {
-            (kind, key): pk
-            for kind, key, pk in StatisticsRevision.objects.filter(batch=batch).values_list(
-                "kind", "period", "id"
-            )
-        }
     figures_insert(revision_of=revision_of, sets=sets)
     periods = Q()
     for kind, key in keys:
