@@ -51,9 +51,15 @@ def run_statistics_bench(*extra: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.postgres
 def test_statistics_bench_passes_when_published_figures_equal_the_bare_query():
-    result = run_statistics_bench()
+    result = run_statistics_bench("--day-runs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "months checked to the cent" in result.stdout
+    assert "full rebuild: months checked to the cent" in result.stdout
+    assert "incremental: months checked to the cent" in result.stdout
+    assert result.stdout.count("incremental: months checked to the cent") == 1
+    # Two days timed, each added and removed: the verdict line names both runs.
+    day = next(line for line in result.stdout.splitlines() if "incremental after one day" in line)
+    runs = day.partition("(best of ")[2].partition(";")[0].split(", ")
+    assert len(runs) == 2 and "median" in day, day
     assert "WRONG" not in result.stderr
 
 
