@@ -224,8 +224,9 @@ def time_days(
     conn, ds: datagen.Dataset, env: dict[str, str], report: common.Report, t_full: float, runs: int
 ) -> None:
     """``runs`` times: add one day, time ``aggregate_statistics``, check the figures to the cent,
-    remove the day. The verdict takes the fastest run, as the rebuild's does (one run alone
-    varied by 220-340 ms on this machine); every run's figures must be right."""
+    remove the day. The verdict takes the fastest run, as the rebuild's does (the same code's day
+    varied by 220-340 ms from one run to the next on the 2-core machines measured); every run's
+    figures must be right."""
     day_count = max(1, round(ds.receipts / len(ds.days)))
     times = []
     for i in range(runs):
