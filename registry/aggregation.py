@@ -567,14 +567,10 @@ def _delta_rows(
     )
 
     # Compiled once (the ORM's compilation was ~2 ms a time); a slice's parameters differ only
-    # in the three of ``added_where``, which come last.
+    # in the three of ``added_where``, which come last (``slice_params``).
     added_sql, added_params = _labeled(
         labels, start=start, end=end, where=added_where, where_params=[ID_MIN, ID_MAX, True]
     )
-
-    def added(lo: int, hi: int, first: bool) -> list:
-        return [*added_params[:-3], lo, hi, first]
-
     other_sql, other_params = _labeled(
         labels,
         start=start,
@@ -634,29 +630,30 @@ def _delta_rows(
                0, 0, 0, array_agg(m.id)
         FROM m WHERE %s GROUP BY m.kind, m.period
     """  # noqa: S608
-    # Bound on the server: merging its ~600 parameters into the SQL text on the client (Django's
-    # way) cost ~80 ms of Python per run.
-    params = [*pair_params, *added_params, *other_params, *pair_params, True]
+
+    def slice_params(lo: int, hi: int, first: bool) -> list:
+        """The statement's parameters for the freelancers in [lo, hi); the ``first`` slice also
+        takes the unmatched receipts and returns the marks."""
+        return [*pair_params, *added_params[:-3], lo, hi, first, *other_params, *pair_params, first]
+
+    # Bound on the server (``fetch_in_snapshot``, ``fetch_prepared``): merging its ~600
+    # parameters into the SQL text on the client (Django's way) cost ~80 ms of Python per run.
     if workers > 1:
         # Freelancer slices on connections sharing this transaction's snapshot: each finds its
-        # freelancers' other receipts; sums and counts of disjoint slices add up; the first
-        # slice also takes the unmatched receipts and returns the marks.
+        # freelancers' other receipts; sums and counts of disjoint slices add up.
         statements = [
-            (sql, [*pair_params, *added(lo, hi, i == 0), *other_params, *pair_params, i == 0])
+            (sql, slice_params(lo, hi, i == 0))
             for i, (lo, hi) in enumerate(freelancer_slices(workers))
         ]
         try:
-            rows = [
+            return [
                 row
                 for rows in fetch_in_snapshot(statements, workers=workers, inherit=TUNED_SETTINGS)
                 for row in rows
             ]
         except OperationalError as error:  # a slice could not connect: read-only, so
             logger.warning("statistics delta in slices failed (%s); one connection instead", error)
-            workers = 1
-    if workers <= 1:
-        rows = fetch_prepared(sql, params)
-    return rows
+    return fetch_prepared(sql, slice_params(ID_MIN, ID_MAX, True))
 
 
 def _delta_apply(

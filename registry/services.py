@@ -300,16 +300,17 @@ def _fiscal_year_delta(fiscal_year: int, keys: list[tuple[str, int]]) -> bool:
     is its own (the slices read its snapshot and must not need its writes). Returns False,
     having written nothing, when a delta is not exact for all of them. PostgreSQL only."""
     start, end = _period_range(PeriodKind.FISCAL_YEAR, fiscal_year)
+    keys = sorted(keys)  # the rebuild's lock order
     _periods_ensure(keys)
     own_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        revisions, marks_count = _lock_periods_counting_marks(sorted(keys))
+        revisions, marks_count = _lock_periods_counting_marks(keys)
         if len(revisions) != len(keys) or None in revisions.values():
             return False
         tune_aggregation(work_mem=PERIOD_WORK_MEM)
         slices = own_transaction and marks_count >= DELTA_SLICE_MIN_MARKS
         result = figure_delta(
-            periods=sorted(keys),
+            periods=keys,
             start=start,
             end=end,
             revisions=revisions,
