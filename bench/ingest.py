@@ -239,15 +239,17 @@ def combined(results: list[dict]) -> dict:
 def add_load_rows(
     report: common.Report, label: str, result: dict, baseline_rps: float | None
 ) -> None:
+    """A load's rows. ``baseline_rps`` is given for the portal's webhook, whose throughput and
+    p99 have targets; the baseline's and the peer's latencies are reported only (the issue's
+    p99 target is the webhook's). Errors are a target for every load: they void its figures."""
     errors = sum(result["errors"].values())
     p99_ms = result["p99_us"] / 1000
     report.add(f"{label}: requests/s", f"{result['rps']:.0f}")
-    report.add(
-        f"{label}: latency p50 / p99",
-        f"{result['p50_us'] / 1000:.1f} / {p99_ms:.1f} ms",
-        "p99 < 100 ms",
-        p99_ms < 100,
-    )
+    latency = f"{result['p50_us'] / 1000:.1f} / {p99_ms:.1f} ms"
+    if baseline_rps:
+        report.add(f"{label}: latency p50 / p99", latency, "p99 < 100 ms", p99_ms < 100)
+    else:
+        report.add(f"{label}: latency p50 / p99", latency)
     report.add(
         f"{label}: errors (socket + non-2xx)", f"{errors} {result['errors']}", "0", errors == 0
     )
