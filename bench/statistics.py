@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.statistics [--size small|medium|full] [--receipts N]
 
 Loads (once; reused while the sizes match) receipts over 36 months (2023-07-01 .. 2026-06-29) with
-COPY, then in the same run:
+COPY, removes any receipt recorded on the set since (``bench.freshness --on-statistics-data``
+records its load there), then in the same run:
 
 1. times the bare SQL GROUP BY that computes the monthly totals (and, for information, the bare
    queries of every breakdown the rebuild stores);
@@ -150,10 +151,10 @@ def check_breakdown(
     report.check(not diff, f"{stage}: group_by={group_by} differs from the bare SQL: {diff}")
 
 
-def add_day(conn, ds: datagen.Dataset, count: int) -> tuple[int, int]:
+def add_day(conn, ds: datagen.Dataset, count: int) -> None:
     """COPY one day of receipts with ids after the data set's and tell the portal, in the same
     transaction, as the receipt service does for each receipt it records (``receipts_changed``
-    naming the receipts added); returns the id range."""
+    naming the receipts added). ``restore_dataset`` removes them."""
     from django.db import connection, transaction
 
     from payments.models import Receipt
@@ -185,7 +186,6 @@ def add_day(conn, ds: datagen.Dataset, count: int) -> tuple[int, int]:
         "SELECT setval(pg_get_serial_sequence('payments_receipt', 'id'),"
         " (SELECT max(id) FROM payments_receipt))"
     )
-    return start, start + count
 
 
 def notify_changed(months: set[datetime.date]) -> None:
@@ -207,17 +207,25 @@ def flush_redis() -> None:
         redis.Redis.from_url(common.REDIS_URL).flushdb()
 
 
-def remove_day(conn, env: dict[str, str], lo: int, hi: int) -> None:
-    """Remove the receipts ``add_day`` added, recompute their month and fiscal year, and vacuum:
-    the data set as loaded, for the next run."""
-    conn.execute("DELETE FROM payments_receipt WHERE id >= %s AND id < %s", [lo, hi])
-    notify_changed({ADDED_DAY.replace(day=1)})
+def restore_dataset(conn, env: dict[str, str], ds: datagen.Dataset) -> int:
+    """Delete every receipt after the data set's own (ids 1..receipts: a day ``add_day`` added,
+    receipts the freshness benchmark recorded on this set, an interrupted run's), recompute
+    their months and vacuum: the data set as loaded. Returns how many receipts it deleted."""
+    deleted, months = conn.execute(
+        "WITH d AS (DELETE FROM payments_receipt WHERE id > %s RETURNING value_date)"
+        " SELECT count(*), array_agg(DISTINCT date_trunc('month', value_date)::date) FROM d",
+        [ds.receipts],
+    ).fetchone()
+    if not deleted:
+        return 0
+    notify_changed(set(months))
     run_command(["aggregate_statistics"], env, "statistics-restore")
     # Without this (autovacuum may be off, as on the machines measured) every run leaves the
-    # removed day's dead index entries for the same freelancers, which the next run's update has
-    # to step over.
+    # removed receipts' dead index entries for the same freelancers, which the next run's update
+    # has to step over.
     for table in ("payments_receipt", "registry_statisticsstalemark"):
         conn.execute(f"VACUUM (INDEX_CLEANUP ON) {table}")
+    return deleted
 
 
 def time_days(
@@ -230,7 +238,7 @@ def time_days(
     day_count = max(1, round(ds.receipts / len(ds.days)))
     times = []
     for i in range(runs):
-        lo, hi = add_day(conn, ds, day_count)
+        add_day(conn, ds, day_count)
         try:
             times.append(
                 run_command(["aggregate_statistics"], env, f"statistics-day-{i}")["seconds"]
@@ -238,7 +246,7 @@ def time_days(
             _, bare_after = bare_monthly(conn)
             check_monthly(report, bare_after, "incremental", add_row=i == runs - 1)
         finally:
-            remove_day(conn, env, lo, hi)
+            restore_dataset(conn, env, ds)
     best, runs_text = min(times), ", ".join(common.fmt_s(t) for t in times)
     report.add(
         f"incremental after one day ({day_count:,} receipts)",
@@ -282,11 +290,17 @@ def main(argv: list[str] | None = None) -> int:
         last_day=LAST_DAY,
     )
     datagen.ensure_dataset(DB, ds, reload=args.reload)
-    flush_redis()
     env = common.bench_env(DB)
     report.add("receipts / freelancers", f"{ds.receipts:,} / {ds.freelancers:,}")
 
     with common.admin_connect(DB) as conn:
+        extra = restore_dataset(conn, env, ds)
+        if extra:
+            report.notes.append(
+                f"removed {extra:,} receipts recorded after the data set was loaded (by the"
+                " freshness benchmark or an interrupted run) and recomputed their months"
+            )
+        flush_redis()
         bare_monthly(conn)  # warm the cache: every timing below reads the same warm pages
         t_bare, bare = bare_monthly(conn)
         t_all, breakdowns = bare_breakdowns(conn)

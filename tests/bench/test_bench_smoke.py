@@ -11,9 +11,14 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+SMOKE_DB = "portal_bench_stats_tiny_smoke"  # bench.common.dataset_db with BENCH_DB_SUFFIX
+SMOKE_RECEIPTS = 5000
 
 
 def run_statistics_bench(*extra: str) -> subprocess.CompletedProcess:
@@ -37,7 +42,7 @@ def run_statistics_bench(*extra: str) -> subprocess.CompletedProcess:
             "--freelancers",
             "500",
             "--receipts",
-            "5000",
+            str(SMOKE_RECEIPTS),
             "--no-peer",
             *extra,
         ],  # fmt: skip
@@ -68,3 +73,23 @@ def test_statistics_bench_exits_1_when_a_receipt_changes_behind_the_portals_back
     result = run_statistics_bench("--corrupt-after-rebuild", "--no-incremental")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "published monthly figures differ from the bare SQL" in result.stderr
+
+
+@pytest.mark.postgres
+def test_statistics_bench_starts_from_its_data_set_as_loaded():
+    """Receipts recorded on the data set since it was loaded (``bench.freshness
+    --on-statistics-data`` records its load there) are removed before anything is timed."""
+    assert run_statistics_bench("--no-incremental").returncode == 0  # the data set exists
+    url = urlparse(os.environ["DATABASE_URL"])
+    dsn = f"host={url.hostname or '127.0.0.1'} port={url.port or 5432} dbname={SMOKE_DB}"
+    with psycopg.connect(dsn, user=url.username or "postgres", autocommit=True) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE extra AS SELECT * FROM payments_receipt WHERE id = 1;"
+            f" UPDATE extra SET id = {SMOKE_RECEIPTS + 1}, reference = reference || '-x';"
+            " INSERT INTO payments_receipt SELECT * FROM extra"
+        )
+        result = run_statistics_bench("--no-incremental")
+        count, last = conn.execute("SELECT count(*), max(id) FROM payments_receipt").fetchone()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "removed 1 receipts recorded after the data set was loaded" in result.stdout
+    assert (count, last) == (SMOKE_RECEIPTS, SMOKE_RECEIPTS)
