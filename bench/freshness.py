@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run on the statistics data set (loaded by bench.statistics at this size) and probe"
         " June 2026, a month of a fiscal year holding a third of its receipts, so every refresh"
-        " recomputes a busy month and fiscal year (adds the probes and the load to that data set)",
+        " recomputes a busy month and fiscal year (the receipts it records there are removed at the"
+        " end)",
     )
     args = parser.parse_args(argv)
     size = common.size_of(args, "stats_receipts")
@@ -181,8 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     import redis
 
     redis.Redis.from_url(common.REDIS_URL).flushdb()
+    with common.admin_connect(DB) as conn:
+        published = conn.execute(
+            "SELECT EXISTS (SELECT FROM registry_statisticsperiod WHERE current_id IS NOT NULL)"
+        ).fetchone()[0]
+    # The statistics data set as its benchmark left it has its figures (a refresh is enough); a
+    # set just loaded has none, and the probes' month must start from its published figure.
     common.manage(
-        ["aggregate_statistics"] + ([] if args.on_statistics_data else ["--full"]),
+        ["aggregate_statistics"] + ([] if published else ["--full"]),
         env,
         stdout=sys.stderr,
     )
@@ -277,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
             f"last month published {probe_row and probe_row['total_usd']}, "
             f"probes sum {expected_probe}",
         )
+    if args.on_statistics_data:
+        # Leave the statistics data set as loaded: the statistics benchmark times against it.
+        with common.admin_connect(DB) as conn:
+            removed = statistics.restore_dataset(conn, env, ds)
+        statistics.flush_redis()
+        report.notes.append(f"removed the {removed:,} receipts this run recorded on that data set")
     return common.finish(report, args.json)
 
 
