@@ -17,18 +17,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-SMOKE_DB = "portal_bench_stats_tiny_smoke"  # bench.common.dataset_db with BENCH_DB_SUFFIX
+SMOKE_SUFFIX = "_smoke"
+# What bench.common.dataset_db names the tiny statistics data set with BENCH_DB_SUFFIX set.
+SMOKE_DB = f"portal_bench_stats_tiny{SMOKE_SUFFIX}"
 SMOKE_RECEIPTS = 5000
 
 
-def run_statistics_bench(*extra: str) -> subprocess.CompletedProcess:
+def server() -> dict[str, str]:
+    """The PostgreSQL server of DATABASE_URL, where the bench keeps its smoke data set."""
     url = urlparse(os.environ["DATABASE_URL"])
+    return {
+        "host": url.hostname or "127.0.0.1",
+        "port": str(url.port or 5432),
+        "user": url.username or "postgres",
+    }
+
+
+def run_statistics_bench(*extra: str) -> subprocess.CompletedProcess:
+    pg = server()
     env = {
         **os.environ,
-        "BENCH_PG_HOST": url.hostname or "127.0.0.1",
-        "BENCH_PG_PORT": str(url.port or 5432),
-        "BENCH_PG_USER": url.username or "postgres",
-        "BENCH_DB_SUFFIX": "_smoke",
+        "BENCH_PG_HOST": pg["host"],
+        "BENCH_PG_PORT": pg["port"],
+        "BENCH_PG_USER": pg["user"],
+        "BENCH_DB_SUFFIX": SMOKE_SUFFIX,
         # No Redis: the bench must not touch the Redis database the test session's worker uses.
         "BENCH_REDIS_URL": "",
     }
@@ -80,9 +92,7 @@ def test_statistics_bench_starts_from_its_data_set_as_loaded():
     """Receipts recorded on the data set since it was loaded (``bench.freshness
     --on-statistics-data`` records its load there) are removed before anything is timed."""
     assert run_statistics_bench("--no-incremental").returncode == 0  # the data set exists
-    url = urlparse(os.environ["DATABASE_URL"])
-    dsn = f"host={url.hostname or '127.0.0.1'} port={url.port or 5432} dbname={SMOKE_DB}"
-    with psycopg.connect(dsn, user=url.username or "postgres", autocommit=True) as conn:
+    with psycopg.connect(**server(), dbname=SMOKE_DB, autocommit=True) as conn:
         conn.execute(
             "CREATE TEMP TABLE extra AS SELECT * FROM payments_receipt WHERE id = 1;"
             f" UPDATE extra SET id = {SMOKE_RECEIPTS + 1}, reference = reference || '-x';"
