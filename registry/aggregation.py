@@ -559,25 +559,24 @@ def _delta_rows(
 ) -> list[tuple]:
     """``figure_delta``'s statement: its rows, on ``workers`` freelancer slices."""
     pairs, pair_params = period_pairs(periods)
-    added_where = (
-        "q.id = ANY(ARRAY(SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL))"
-        # a slice of the freelancers; the first slice also takes the unmatched receipts
-        " AND ((q.freelancer_id >= %s AND q.freelancer_id < %s)"
-        " OR (%s AND q.freelancer_id IS NULL))"
-    )
-
-    # Compiled once (the ORM's compilation was ~2 ms a time); a slice's parameters differ only
-    # in the three of ``added_where``, which come last (``slice_params``).
-    added_sql, added_params = _labeled(
-        labels, start=start, end=end, where=added_where, where_params=[ID_MIN, ID_MAX, True]
-    )
-    other_sql, other_params = _labeled(
+    # Compiled once (the ORM's compilation was ~2 ms a time). The receipts the marks name
+    # without a freelancer (unmatched when recorded; the first slice takes them): their sums.
+    unmatched_sql, unmatched_params = _labeled(
         labels,
         start=start,
         end=end,
-        where="q.freelancer_id = ANY(ARRAY(SELECT DISTINCT a.f FROM a WHERE a.f IS NOT NULL))"
-        " AND q.id NOT IN (SELECT m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL)",
-        province=False,  # the new receipts carry their freelancers' provinces
+        where="q.id = ANY(ARRAY(SELECT m.receipt_id FROM m"
+        " WHERE m.receipt_id IS NOT NULL AND m.freelancer_id IS NULL)) AND %s",
+        where_params=[True],
+    )
+    # Every counted receipt of the slice's freelancers named by the marks, new and old: one
+    # index lookup per freelancer, which also returns the new receipts themselves.
+    known_sql, known_params = _labeled(
+        labels,
+        start=start,
+        end=end,
+        where="q.freelancer_id = ANY(ARRAY(SELECT fp.f FROM fp))",
+        province=False,  # the freelancers' provinces come from ``fp``
     )
     words = range(labels.words)
     masks = ", ".join(
@@ -585,23 +584,33 @@ def _delta_rows(
         f"bit_or(CASE WHEN NOT t.new AND t.kw = {w} THEN t.kb ELSE 0 END) AS o{w}"
         for w in words
     )
-    # Every receipt of the freelancers concerned (and the unmatched new ones) under each period
-    # it falls in, flagged new when that period's marks name it (a hashed IN: the marks'
-    # statistics are rarely analysed, and any join with them is planned as a nested loop), then
-    # one hash aggregate per (period, freelancer).
+    # The slice's freelancers come from the marks (each names its receipt's freelancer), with
+    # their provinces (an index-only scan of ``freelancer_id_province_idx``); each receipt of
+    # theirs under each period it falls in is flagged new when that period's marks name it (a
+    # hashed IN: the marks' statistics are rarely analysed, and any join with them is planned as
+    # a nested loop), then one hash aggregate per (period, freelancer). Row 4: a mark without a
+    # freelancer named a receipt that has one, which the slices did not look up (not exact).
     sql = f"""
         WITH m AS MATERIALIZED (
-            SELECT m.id, m.kind, m.period, m.receipt_id FROM registry_statisticsstalemark m
+            SELECT m.id, m.kind, m.period, m.receipt_id, m.freelancer_id
+            FROM {StatisticsStaleMark._meta.db_table} m
             WHERE (m.kind, m.period) IN (VALUES {pairs})
         ),
-        a AS MATERIALIZED ({added_sql}),
+        fp AS MATERIALIZED (
+            SELECT f.id AS f, COALESCE(array_position(%s::text[],
+                       COALESCE(NULLIF(f.province, ''), %s)::text), 0) AS prov
+            FROM {Freelancer._meta.db_table} f
+            WHERE f.id = ANY(ARRAY(SELECT DISTINCT m.freelancer_id FROM m
+                                   WHERE m.freelancer_id >= %s AND m.freelancer_id < %s))
+        ),
+        u AS MATERIALIZED ({unmatched_sql}),
         o AS MATERIALIZED (
-            SELECT a.*, TRUE AS named FROM a
-            UNION ALL SELECT x.*, FALSE FROM ({other_sql}) x
+            SELECT u.* FROM u WHERE u.f IS NULL
+            UNION ALL SELECT x.* FROM ({known_sql}) x
         ),
         t AS (
-            SELECT s.kind, s.period, o.f, o.prov, o.cat, o.ctry, o.cents, o.cb, o.kw, o.kb,
-                   o.named AND (s.kind::text, s.period, o.id) IN (
+            SELECT s.kind, s.period, o.f, o.prov, o.cat, o.cb, o.ctry, o.cents, o.kw, o.kb,
+                   (s.kind::text, s.period, o.id) IN (
                        SELECT m.kind::text, m.period, m.receipt_id FROM m
                        WHERE m.receipt_id IS NOT NULL
                    ) AS new
@@ -611,30 +620,44 @@ def _delta_rows(
                 OR (s.kind = '{PeriodKind.FISCAL_YEAR.value}' AND s.period = o.fy)
         ),
         p AS (
-            SELECT t.kind, t.period, max(t.prov) AS prov, bool_or(NOT t.new) AS known,
+            SELECT t.kind, t.period, t.f, bool_or(NOT t.new) AS known,
                    bit_or(CASE WHEN t.new THEN t.cb ELSE 0 END) AS ncm,
                    bit_or(CASE WHEN t.new THEN 0 ELSE t.cb END) AS ocm, {masks}
             FROM t WHERE t.f IS NOT NULL
             GROUP BY t.kind, t.period, t.f HAVING bool_or(t.new)
         )
-        SELECT 1, p.kind, p.period, p.prov * 2 + (NOT p.known)::int, p.ncm & ~p.ocm,
+        SELECT 1, p.kind, p.period, fp.prov * 2 + (NOT p.known)::int, p.ncm & ~p.ocm,
                {", ".join(f"p.n{w} & ~p.o{w}" for w in words)}, 0, 0, COUNT(*), NULL::bigint[]
-        FROM p
+        FROM p JOIN fp ON fp.f = p.f
         GROUP BY 2, 3, 4, 5, {", ".join(str(6 + w) for w in words)}
         UNION ALL
-        SELECT 2, t.kind, t.period, (t.prov * 128 + t.cat) * 1024 + t.ctry, 0, {labels.zeros()},
-               SUM(t.cents)::bigint, COUNT(*), 0, NULL::bigint[]
-        FROM t WHERE t.new GROUP BY 2, 3, 4
+        SELECT 2, t.kind, t.period, (COALESCE(fp.prov, t.prov) * 128 + t.cat) * 1024 + t.ctry,
+               0, {labels.zeros()}, SUM(t.cents)::bigint, COUNT(*), 0, NULL::bigint[]
+        FROM t LEFT JOIN fp ON fp.f = t.f WHERE t.new GROUP BY 2, 3, 4
         UNION ALL
         SELECT 3, m.kind, m.period, 0, bool_and(m.receipt_id IS NOT NULL)::int, {labels.zeros()},
                0, 0, 0, array_agg(m.id)
         FROM m WHERE %s GROUP BY m.kind, m.period
+        UNION ALL
+        SELECT 4, NULL, NULL, 0, 0, {labels.zeros()}, 0, 0, 0, NULL::bigint[]
+        FROM u WHERE u.f IS NOT NULL
     """  # noqa: S608
 
     def slice_params(lo: int, hi: int, first: bool) -> list:
         """The statement's parameters for the freelancers in [lo, hi); the ``first`` slice also
         takes the unmatched receipts and returns the marks."""
-        return [*pair_params, *added_params[:-3], lo, hi, first, *other_params, *pair_params, first]
+        return [
+            *pair_params,
+            labels.provinces,
+            UNKNOWN_PROVINCE,
+            lo,
+            hi,
+            *unmatched_params[:-1],
+            first,
+            *known_params,
+            *pair_params,
+            first,
+        ]
 
     # Bound on the server (``fetch_in_snapshot``, ``fetch_prepared``): merging its ~600
     # parameters into the SQL text on the client (Django's way) cost ~80 ms of Python per run.
@@ -673,6 +696,8 @@ def _delta_apply(
         what, kind, period, key, cat_mask = row[:5]
         masks_of_row = row[5 : 5 + n]
         cents, receipts_count, people, mark_ids = row[5 + n :]
+        if what == 4:  # a receipt named without a freelancer has one now
+            return None
         dims = sets[(kind, period)]
         if what == 3:  # the period's marks: their ids, and whether each names a receipt
             if not cat_mask:  # a mark without a receipt: recompute from all receipts

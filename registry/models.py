@@ -62,6 +62,11 @@ class StatisticsStaleMark(models.Model):
     # The receipt recorded, when that is the change; null for any other change (a reversal, a
     # re-match), after which the period is recomputed from all its receipts.
     receipt_id = models.BigIntegerField(null=True, blank=True)
+    # That receipt's freelancer when it was recorded (null: unmatched), so a day's update finds
+    # the freelancers whose receipts it must look up without reading the new receipts first. A
+    # receipt whose freelancer changes later (a re-match) gets a mark without a receipt, after
+    # which the period is recomputed from all its receipts.
+    freelancer_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["kind", "period"], name="statistics_mark_period_idx")]

@@ -136,13 +136,24 @@ def test_receipts_changed_marks_month_and_fiscal_year_stale_in_the_senders_trans
     assert not StatisticsPeriod.objects.exists()  # ingestion appends marks, never locks periods
 
 
-def test_marks_of_one_recorded_receipt_name_it_for_its_month_and_fiscal_year():
-    recorded = receipt("2024-07-01", "5.00")
+def test_marks_of_one_recorded_receipt_name_it_and_its_freelancer_for_its_month_and_year():
+    recorded = receipt("2024-07-01", "5.00", freelancer=ApprovedFreelancerFactory())
     assert statistics_mark_stale(months={datetime.date(2024, 7, 1)}, added=[recorded.pk]) == 2
-    marks = StatisticsStaleMark.objects.values_list("kind", "period", "receipt_id")
+    marks = StatisticsStaleMark.objects.values_list("kind", "period", "receipt_id", "freelancer_id")
     assert sorted(marks) == [
-        (PeriodKind.FISCAL_YEAR, 2024, recorded.pk),
-        (PeriodKind.MONTH, 202407, recorded.pk),
+        (PeriodKind.FISCAL_YEAR, 2024, recorded.pk, recorded.freelancer_id),
+        (PeriodKind.MONTH, 202407, recorded.pk, recorded.freelancer_id),
+    ]
+
+
+def test_marks_of_receipts_recorded_together_name_each_receipts_freelancer_or_none():
+    matched = receipt("2024-07-01", "5.00", freelancer=ApprovedFreelancerFactory())
+    unmatched = receipt("2024-07-02", "6.00", freelancer=None)
+    statistics_mark_stale(months={datetime.date(2024, 7, 1)}, added=[matched.pk, unmatched.pk])
+    marks = StatisticsStaleMark.objects.filter(kind=PeriodKind.MONTH)
+    assert sorted(marks.values_list("receipt_id", "freelancer_id")) == [
+        (matched.pk, matched.freelancer_id),
+        (unmatched.pk, None),
     ]
 
 
