@@ -255,6 +255,9 @@ def _marks_sql(period: tuple[str, int] | None) -> tuple[str, list]:
 _KEY_SQL = "((((s.g::bigint * 131072 + s.p) * 32 + s.prov) * 128 + s.cat) * 1024 + s.ctry)"
 
 
+# The delta's period kinds as integers (``_delta_rows``).
+_KIND_NUMBER = {PeriodKind.MONTH: 0, PeriodKind.FISCAL_YEAR: 1}
+
 # YYYYMM of a labelled receipt row (alias o) from its month index.
 _MONTH_KEY_SQL = "(o.mi / 12) * 100 + mod(o.mi, 12) + 1"
 
@@ -560,14 +563,14 @@ def _delta_rows(
     """``figure_delta``'s statement: its rows, on ``workers`` freelancer slices."""
     pairs, pair_params = period_pairs(periods)
     # Compiled once (the ORM's compilation was ~2 ms a time). The receipts the marks name
-    # without a freelancer (unmatched when recorded; the first slice takes them): their sums.
+    # without a freelancer (unmatched when recorded; the first slice reads those marks): their
+    # sums.
     unmatched_sql, unmatched_params = _labeled(
         labels,
         start=start,
         end=end,
         where="q.id = ANY(ARRAY(SELECT m.receipt_id FROM m"
-        " WHERE m.receipt_id IS NOT NULL AND m.freelancer_id IS NULL)) AND %s",
-        where_params=[True],
+        " WHERE m.receipt_id IS NOT NULL AND m.freelancer_id IS NULL))",
     )
     # Every counted receipt of the slice's freelancers named by the marks, new and old: one
     # index lookup per freelancer, which also returns the new receipts themselves.
@@ -584,24 +587,38 @@ def _delta_rows(
         f"bit_or(CASE WHEN NOT t.new AND t.kw = {w} THEN t.kb ELSE 0 END) AS o{w}"
         for w in words
     )
-    # The slice's freelancers come from the marks (each names its receipt's freelancer), with
-    # their provinces (an index-only scan of ``freelancer_id_province_idx``); each receipt of
-    # theirs under each period it falls in is flagged new when that period's marks name it (a
-    # hashed IN: the marks' statistics are rarely analysed, and any join with them is planned as
-    # a nested loop), then one hash aggregate per (period, freelancer). Row 4: a mark without a
-    # freelancer named a receipt that has one, which the slices did not look up (not exact).
+    # A slice reads the marks of its freelancers (each mark names its receipt's freelancer; the
+    # first slice also takes those without one: unmatched receipts and changes without a
+    # receipt) and returns their ids: a receipt of the slice's freelancers that a mark names is
+    # named by one of those. The freelancers' provinces come from an index-only scan of
+    # ``freelancer_id_province_idx``. Each receipt of theirs under each period it falls in is
+    # flagged new when that period's marks name it (a hashed IN, on integers: the period kind
+    # as 0 for a month and 1 for a fiscal year; the marks' statistics are rarely analysed and
+    # any join with them is planned as a nested loop), then one hash aggregate per (period,
+    # freelancer). Row 4: a mark without a freelancer named a receipt that has one, which no
+    # slice looked up (not exact).
+    int_pairs = ", ".join(["(%s::int, %s::int)"] * len(periods))
+    int_pair_params = [x for kind, key in periods for x in (_KIND_NUMBER[kind], key)]
+    kind_of = (
+        f"CASE WHEN {{}} = 1 THEN '{PeriodKind.FISCAL_YEAR.value}'"
+        f" ELSE '{PeriodKind.MONTH.value}' END"
+    )
     sql = f"""
         WITH m AS MATERIALIZED (
-            SELECT m.id, m.kind, m.period, m.receipt_id, m.freelancer_id
+            SELECT m.id, (m.kind = '{PeriodKind.FISCAL_YEAR.value}')::int AS k, m.period,
+                   m.receipt_id, m.freelancer_id
             FROM {StatisticsStaleMark._meta.db_table} m
             WHERE (m.kind, m.period) IN (VALUES {pairs})
+              AND ((m.freelancer_id >= %s AND m.freelancer_id < %s)
+                   OR (%s AND m.freelancer_id IS NULL))
         ),
         fp AS MATERIALIZED (
             SELECT f.id AS f, COALESCE(array_position(%s::text[],
                        COALESCE(NULLIF(f.province, ''), %s)::text), 0) AS prov
             FROM {Freelancer._meta.db_table} f
-            WHERE f.id = ANY(ARRAY(SELECT DISTINCT m.freelancer_id FROM m
-                                   WHERE m.freelancer_id >= %s AND m.freelancer_id < %s))
+            WHERE f.id = ANY(ARRAY(
+                SELECT DISTINCT m.freelancer_id FROM m WHERE m.freelancer_id IS NOT NULL
+            ))
         ),
         u AS MATERIALIZED ({unmatched_sql}),
         o AS MATERIALIZED (
@@ -609,35 +626,35 @@ def _delta_rows(
             UNION ALL SELECT x.* FROM ({known_sql}) x
         ),
         t AS (
-            SELECT s.kind, s.period, o.f, o.prov, o.cat, o.cb, o.ctry, o.cents, o.kw, o.kb,
-                   (s.kind::text, s.period, o.id) IN (
-                       SELECT m.kind::text, m.period, m.receipt_id FROM m
-                       WHERE m.receipt_id IS NOT NULL
+            SELECT s.k, s.period, o.f, o.prov, o.cat, o.cb, o.ctry, o.cents, o.kw, o.kb,
+                   (s.k, s.period, o.id) IN (
+                       SELECT m.k, m.period, m.receipt_id FROM m WHERE m.receipt_id IS NOT NULL
                    ) AS new
             FROM o
-            JOIN (VALUES {pairs}) AS s(kind, period)
-                ON (s.kind = '{PeriodKind.MONTH.value}' AND s.period = {_MONTH_KEY_SQL})
-                OR (s.kind = '{PeriodKind.FISCAL_YEAR.value}' AND s.period = o.fy)
+            JOIN (VALUES {int_pairs}) AS s(k, period)
+                ON (s.k = 0 AND s.period = {_MONTH_KEY_SQL}) OR (s.k = 1 AND s.period = o.fy)
         ),
         p AS (
-            SELECT t.kind, t.period, t.f, bool_or(NOT t.new) AS known,
+            SELECT t.k, t.period, t.f, bool_or(NOT t.new) AS known,
                    bit_or(CASE WHEN t.new THEN t.cb ELSE 0 END) AS ncm,
                    bit_or(CASE WHEN t.new THEN 0 ELSE t.cb END) AS ocm, {masks}
             FROM t WHERE t.f IS NOT NULL
-            GROUP BY t.kind, t.period, t.f HAVING bool_or(t.new)
+            GROUP BY t.k, t.period, t.f HAVING bool_or(t.new)
         )
-        SELECT 1, p.kind, p.period, fp.prov * 2 + (NOT p.known)::int, p.ncm & ~p.ocm,
-               {", ".join(f"p.n{w} & ~p.o{w}" for w in words)}, 0, 0, COUNT(*), NULL::bigint[]
+        SELECT 1, {kind_of.format("p.k")}, p.period, fp.prov * 2 + (NOT p.known)::int,
+               p.ncm & ~p.ocm, {", ".join(f"p.n{w} & ~p.o{w}" for w in words)},
+               0, 0, COUNT(*), NULL::bigint[]
         FROM p JOIN fp ON fp.f = p.f
         GROUP BY 2, 3, 4, 5, {", ".join(str(6 + w) for w in words)}
         UNION ALL
-        SELECT 2, t.kind, t.period, (COALESCE(fp.prov, t.prov) * 128 + t.cat) * 1024 + t.ctry,
+        SELECT 2, {kind_of.format("t.k")}, t.period,
+               (COALESCE(fp.prov, t.prov) * 128 + t.cat) * 1024 + t.ctry,
                0, {labels.zeros()}, SUM(t.cents)::bigint, COUNT(*), 0, NULL::bigint[]
         FROM t LEFT JOIN fp ON fp.f = t.f WHERE t.new GROUP BY 2, 3, 4
         UNION ALL
-        SELECT 3, m.kind, m.period, 0, bool_and(m.receipt_id IS NOT NULL)::int, {labels.zeros()},
-               0, 0, 0, array_agg(m.id)
-        FROM m WHERE %s GROUP BY m.kind, m.period
+        SELECT 3, {kind_of.format("m.k")}, m.period, 0, bool_and(m.receipt_id IS NOT NULL)::int,
+               {labels.zeros()}, 0, 0, 0, array_agg(m.id)
+        FROM m GROUP BY 2, 3
         UNION ALL
         SELECT 4, NULL, NULL, 0, 0, {labels.zeros()}, 0, 0, 0, NULL::bigint[]
         FROM u WHERE u.f IS NOT NULL
@@ -645,18 +662,17 @@ def _delta_rows(
 
     def slice_params(lo: int, hi: int, first: bool) -> list:
         """The statement's parameters for the freelancers in [lo, hi); the ``first`` slice also
-        takes the unmatched receipts and returns the marks."""
+        takes the marks without a freelancer, and the receipts they name."""
         return [
             *pair_params,
-            labels.provinces,
-            UNKNOWN_PROVINCE,
             lo,
             hi,
-            *unmatched_params[:-1],
             first,
+            labels.provinces,
+            UNKNOWN_PROVINCE,
+            *unmatched_params,
             *known_params,
-            *pair_params,
-            first,
+            *int_pair_params,
         ]
 
     # Bound on the server (``fetch_in_snapshot``, ``fetch_prepared``): merging its ~600
