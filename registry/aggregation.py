@@ -513,13 +513,15 @@ def figure_delta(
     fiscal year and its stale months), the figures of its stored revision ``revisions[...]``
     plus the receipts its stale marks name; and the marks read. None when that is not exact, and
     the caller recomputes the periods from all their receipts: a period without marks, a mark
-    without a receipt (a reversal, a re-match), or a label outside the lists.
+    without a receipt (a reversal, a re-match), a mark without a freelancer whose receipt has
+    one, or a label outside the lists.
 
     Exact because a revision was computed from a snapshot in which every mark it did not delete
     was not yet committed, and a mark commits with its receipt: the receipts named by a period's
     marks are exactly its counted receipts that its revision did not see. For distinct freelancers
-    the statement takes, per freelancer of those receipts, every counted receipt of theirs in
-    [start, end) (an index lookup per freelancer), and per period compares the categories and
+    the statement takes, per freelancer the marks name (the receipt's, as recorded: a re-match
+    writes a mark without a receipt), every counted receipt of theirs in [start, end), new and
+    old (an index lookup per freelancer), and per period compares the categories and
     countries (bit masks) of the new receipts with those of the others: a freelancer adds one to
     a group only where the group is new to them in the period. One statement serves a month and
     its fiscal year: the lookups are shared.

@@ -210,7 +210,7 @@ def test_a_receipt_reversed_at_once_adds_nothing_and_a_second_refresh_changes_no
 @pytest.mark.django_db(transaction=True)
 def test_the_delta_in_freelancer_slices_equals_the_delta_on_one_connection(monkeypatch):
     """A day's worth of marks runs the delta on two connections sharing the snapshot, each with
-    its half of the freelancers (the first also takes the unmatched receipts): the same figures
+    its half of the freelancers (the first also the marks without one): the same figures
     and the same marks as one statement, and the ORM's figures."""
     import registry.receivers
 
