@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             " WHERE usd >= 10000 AND prev_usd > 0 AND usd >= prev_usd * 1.10"
         ).fetchone()[0]
         scheme = create_scheme(max(Decimal("1"), (estimate / 2).quantize(Decimal("1"))))
+        # The previous run's ~1M rows, just deleted, are dead tuples that the inserts' unique
+        # checks would visit where autovacuum is off (some of these machines): clear them, as
+        # autovacuum would have by the time a scheme is computed again.
+        conn.execute("VACUUM ANALYZE payments_entitlement, payments_exclusion")
         result = run_command(["compute_incentives", str(scheme.pk)], env, "incentives-compute")
         t_cmd = result["seconds"]
         rss = max(result["maxrss_mb"], result["wait4_maxrss_mb"])
