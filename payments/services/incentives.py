@@ -480,7 +480,7 @@ def _assess_in_sql(
         # 200,000 freelancers, spilled to disk at 1,000,000). Only ungrouped aggregates follow.
         cursor.execute("SET LOCAL enable_hashagg = off")
         # The GROUP BY keeps the server's JIT setting: over 20M receipts, compiling its
-        # per-receipt expressions (~1.5 s) saves more than it costs (the statement took 15.3-16.1 s
+        # per-receipt expressions (~1.5 s) saves more than it costs (the statement took 15.7-16.1 s
         # with JIT against 16.3-18.8 s without, alternated); on small data its cost stays under
         # ``jit_above_cost`` and nothing is compiled. The inserts are slower with it (6.99 and
         # 7.23 s against 6.13 and 6.41 s): off from here on, for this transaction only.
