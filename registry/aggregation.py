@@ -264,8 +264,10 @@ def _marks_sql(period: tuple[str, int] | None) -> tuple[str, list]:
 _KEY_SQL = "((((s.g::bigint * 131072 + s.p) * 32 + s.prov) * 128 + s.cat) * 1024 + s.ctry)"
 
 
-# The delta's period kinds as integers (``_delta_rows``).
+# The delta's period kinds as integers (``_delta_rows`` compares and returns them; ``_delta_apply``
+# maps them back).
 _KIND_NUMBER = {PeriodKind.MONTH: 0, PeriodKind.FISCAL_YEAR: 1}
+_KIND_OF_NUMBER = {number: kind for kind, number in _KIND_NUMBER.items()}
 
 # YYYYMM of a labelled receipt row (alias o) from its month index.
 _MONTH_KEY_SQL = "(o.mi / 12) * 100 + mod(o.mi, 12) + 1"
@@ -610,15 +612,13 @@ def _delta_rows(
     # slice looked up (not exact).
     int_pairs = ", ".join(["(%s::int, %s::int)"] * len(periods))
     int_pair_params = [x for kind, key in periods for x in (_KIND_NUMBER[kind], key)]
-    kind_of = (
-        f"CASE WHEN {{}} = 1 THEN '{PeriodKind.FISCAL_YEAR.value}'"
-        f" ELSE '{PeriodKind.MONTH.value}' END"
-    )
+    mark_kind = " ".join(f"WHEN '{kind.value}' THEN {n}" for kind, n in _KIND_NUMBER.items())
+    month, fiscal_year = _KIND_NUMBER[PeriodKind.MONTH], _KIND_NUMBER[PeriodKind.FISCAL_YEAR]
     province = province_number_sql("f.province", "%s", ["%s"] * len(labels.provinces))
     sql = f"""
         WITH m AS MATERIALIZED (
-            SELECT m.id, (m.kind = '{PeriodKind.FISCAL_YEAR.value}')::int AS k, m.period,
-                   m.receipt_id, m.freelancer_id
+            SELECT m.id, CASE m.kind {mark_kind} END AS k, m.period, m.receipt_id,
+                   m.freelancer_id
             FROM {StatisticsStaleMark._meta.db_table} m
             WHERE (m.kind, m.period) IN (VALUES {pairs})
               AND ((m.freelancer_id >= %s AND m.freelancer_id < %s)
@@ -643,7 +643,8 @@ def _delta_rows(
                    ) AS new
             FROM o
             JOIN (VALUES {int_pairs}) AS s(k, period)
-                ON (s.k = 0 AND s.period = {_MONTH_KEY_SQL}) OR (s.k = 1 AND s.period = o.fy)
+                ON (s.k = {month} AND s.period = {_MONTH_KEY_SQL})
+                OR (s.k = {fiscal_year} AND s.period = o.fy)
         ),
         p AS (
             SELECT t.k, t.period, t.f, bool_or(NOT t.new) AS known,
@@ -652,18 +653,18 @@ def _delta_rows(
             FROM t WHERE t.f IS NOT NULL
             GROUP BY t.k, t.period, t.f HAVING bool_or(t.new)
         )
-        SELECT 1, {kind_of.format("p.k")}, p.period, fp.prov * 2 + (NOT p.known)::int,
+        SELECT 1, p.k, p.period, fp.prov * 2 + (NOT p.known)::int,
                p.ncm & ~p.ocm, {", ".join(f"p.n{w} & ~p.o{w}" for w in words)},
                0, 0, COUNT(*), NULL::bigint[]
         FROM p JOIN fp ON fp.f = p.f
         GROUP BY 2, 3, 4, 5, {", ".join(str(6 + w) for w in words)}
         UNION ALL
-        SELECT 2, {kind_of.format("t.k")}, t.period,
+        SELECT 2, t.k, t.period,
                (COALESCE(fp.prov, t.prov) * 128 + t.cat) * 1024 + t.ctry,
                0, {labels.zeros()}, SUM(t.cents)::bigint, COUNT(*), 0, NULL::bigint[]
         FROM t LEFT JOIN fp ON fp.f = t.f WHERE t.new GROUP BY 2, 3, 4
         UNION ALL
-        SELECT 3, {kind_of.format("m.k")}, m.period, 0, bool_and(m.receipt_id IS NOT NULL)::int,
+        SELECT 3, m.k, m.period, 0, bool_and(m.receipt_id IS NOT NULL)::int,
                {labels.zeros()}, 0, 0, 0, array_agg(m.id)
         FROM m GROUP BY 2, 3
         UNION ALL
@@ -725,6 +726,7 @@ def _delta_apply(
         cents, receipts_count, people, mark_ids = row[5 + n :]
         if what == 4:  # a receipt named without a freelancer has one now
             return None
+        kind = _KIND_OF_NUMBER[kind]
         dims = sets[(kind, period)]
         if what == 3:  # the period's marks: their ids, and whether each names a receipt
             if not cat_mask:  # a mark without a receipt: recompute from all receipts
